@@ -1,0 +1,6 @@
+"""Make `appkit` and the example generators importable from the examples' tests."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
