@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -333,4 +334,4 @@ def _as_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _dotted(path: DataPath) -> str:
-    return ".".join(str(part) for part in path)
+    return ".".join(str(part) if re.fullmatch(r"[\w-]+", str(part)) else repr(str(part)) for part in path)

@@ -406,6 +406,10 @@ class NoticeSettings(Strict):
     children: Text | None = None
     changes: Text | None = None
     security: Text | None = None
+    # Whether people are told before a disclosure the law compels (unless the law forbids telling them).
+    disclosure: Text | None = None
+    # That exercising a right never costs more or lowers the level of service.
+    non_discrimination: Text | None = None
 
 
 class Policy(Strict):
