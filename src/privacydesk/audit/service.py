@@ -1,0 +1,111 @@
+"""Record, verify and export the audit log.
+
+Each entry's hash is SHA-256 over the RFC 8785 canonical JSON of its fields and the previous
+entry's hash, so altering, deleting or reordering any entry breaks the chain from there on.
+Appends are serialised by a transaction-level advisory lock, so the chain never forks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+import rfc8785
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from privacydesk.audit.models import AuditEntry
+
+__all__ = ["GENESIS", "AuditEntry", "Verification", "entry_hash", "export", "record", "verify"]
+from privacydesk.db.base import utcnow
+
+GENESIS = "0" * 64
+_APPEND_LOCK = 0x5052_4956_4155_4454  # arbitrary constant naming the audit append lock
+
+
+def _document(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        # The server may hand timestamps back in another zone: always use UTC.
+        "at": entry.at.astimezone(UTC).isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "summary": entry.summary,
+        "prev_hash": entry.prev_hash,
+    }
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    """The hash an entry must carry, given its content and its predecessor's hash."""
+    return hashlib.sha256(rfc8785.dumps(_document(entry))).hexdigest()
+
+
+def record(
+    session: Session, *, actor: str, action: str, object_type: str, object_id: str | None = None, summary: dict[str, Any] | None = None
+) -> AuditEntry:
+    """Append an entry to the chain in the caller's transaction."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+    last = session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    entry = AuditEntry(
+        seq=(last.seq + 1) if last else 1,
+        at=utcnow(),
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        summary=json.loads(json.dumps(summary or {}, default=str)),
+        prev_hash=last.hash if last else GENESIS,
+    )
+    entry.hash = entry_hash(entry)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of walking the chain."""
+
+    ok: bool
+    entries: int
+    head: str
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+def verify(session: Session) -> Verification:
+    """Walk the whole chain in order and report the first entry that does not fit."""
+    previous_hash = GENESIS
+    expected_seq = 1
+    count = 0
+    for entry in _ordered(session):
+        if entry.seq != expected_seq:
+            return Verification(False, count, previous_hash, entry.seq, f"entry {expected_seq} is missing (found {entry.seq} next)")
+        if entry.prev_hash != previous_hash:
+            return Verification(False, count, previous_hash, entry.seq, "its link to the previous entry does not match")
+        if entry_hash(entry) != entry.hash:
+            return Verification(False, count, previous_hash, entry.seq, "its content does not match its hash")
+        previous_hash = entry.hash
+        expected_seq += 1
+        count += 1
+    return Verification(True, count, previous_hash)
+
+
+def export(session: Session) -> Iterator[str]:
+    """The log as JSON lines, oldest first."""
+    for entry in _ordered(session):
+        yield json.dumps({**_document(entry), "hash": entry.hash}, ensure_ascii=False)
+
+
+def _ordered(session: Session) -> Iterator[AuditEntry]:
+    # Streamed so verification runs in bounded memory on long logs.
+    result = session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000))
+    for entry in result.scalars():
+        yield entry
+        session.expunge(entry)

@@ -1,0 +1,68 @@
+"""Settings from the environment (`PRIVACYDESK_*`), with secrets kept out of logs and output."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting privacydesk reads; each is `PRIVACYDESK_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PRIVACYDESK_", extra="ignore")
+
+    # No URL means: start the embedded PostgreSQL in data_dir.
+    database_url: SecretStr | None = None
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("privacydesk")))
+    # Signs sessions, CSRF tokens and links; generated into data_dir on first use when unset.
+    secret_key: SecretStr | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    session_hours: int = 12
+    cookie_secure: bool = True
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "privacydesk <privacy@localhost>"
+
+    worker_concurrency: int = 4
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def masked(settings: Settings) -> dict[str, str]:
+    """The settings as text with every secret masked, for `config show`."""
+    shown: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            shown[name] = _mask_url(value.get_secret_value()) if name.endswith("_url") else "**********"
+        else:
+            shown[name] = "" if value is None else str(value)
+    return shown
+
+
+def _mask_url(url: str) -> str:
+    """Hide the password of a URL, keep the rest readable."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a database URL: hide all of it
+        return "**********"

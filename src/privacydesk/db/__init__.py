@@ -1,0 +1,1 @@
+"""Platform state in PostgreSQL: the declarative base, engine and sessions, the embedded server, migrations."""

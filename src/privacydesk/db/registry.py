@@ -1,0 +1,8 @@
+"""Imports every domain's models so the metadata knows all tables (for Alembic)."""
+
+from privacydesk.audit import models as audit_models
+from privacydesk.db.base import Base
+
+metadata = Base.metadata
+
+__all__ = ["audit_models", "metadata"]

@@ -1,0 +1,1 @@
+"""The HTTP service: JSON API, pages, health and metrics."""
