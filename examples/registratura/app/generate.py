@@ -316,7 +316,13 @@ def _institution(ctx: appkit.Context, next_id: Callable[[str], int]) -> Iterator
             "created_at": started - timedelta(days=rng.randint(1, 30)),
         },
     )
-    ended = _between(ctx, started + 365 * DAY, now - 10 * DAY) if rng.random() < 0.35 and started < now - 400 * DAY else None
+    ended = None
+    if rng.random() < 0.45 and started < now - 400 * DAY:
+        earliest, three_years_ago = started + 365 * DAY, now - 3 * 365 * DAY
+        if earliest < three_years_ago and rng.random() < 0.4:  # past the 3-year limit: due for deletion
+            ended = _between(ctx, earliest, three_years_ago - 30 * DAY)
+        else:
+            ended = _between(ctx, max(earliest, three_years_ago), now - 10 * DAY)
     signatory = fake.name()
     contract_id = next_id("contract")
     signatory_email = _email(ctx, signatory, f"c{contract_id}")

@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from privacydesk.cli import platform
 from privacydesk.policy.errors import PolicyLoadError
 from privacydesk.policy.loader import LoadedPolicy, load_policy
 
@@ -115,6 +116,11 @@ def notice(
     loaded = _load_or_exit(policy)
     _write(render_notice(loaded, lang.value, fmt.value), output)
 
+
+app.add_typer(platform.db_app, name="db")
+app.add_typer(platform.config_app, name="config")
+app.add_typer(platform.audit_app, name="audit")
+app.command()(platform.serve)
 
 if __name__ == "__main__":
     app()

@@ -18,6 +18,11 @@ def _(message: str) -> str:
     return message
 
 
+def _n(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a plural msgid pair for extraction; translated later with ngettext(lang, ...)."""
+    return singular, plural
+
+
 LEGAL_BASES = {
     "consent": (_("Consent"), "Art. 6(1)(a) GDPR"),
     "contract": (_("Performance of a contract"), "Art. 6(1)(b) GDPR"),
@@ -122,12 +127,12 @@ def plain(table: dict[str, str], key: str, lang: str) -> str:
 def duration(value: Duration, lang: str) -> str:
     """'3 months' with the plural form `lang` needs for the number ('3 miesiące', '5 miesięcy')."""
     forms = {
-        "minute": ("%(num)d minute", "%(num)d minutes"),
-        "hour": ("%(num)d hour", "%(num)d hours"),
-        "day": ("%(num)d day", "%(num)d days"),
-        "week": ("%(num)d week", "%(num)d weeks"),
-        "month": ("%(num)d month", "%(num)d months"),
-        "year": ("%(num)d year", "%(num)d years"),
+        "minute": _n("%(num)d minute", "%(num)d minutes"),
+        "hour": _n("%(num)d hour", "%(num)d hours"),
+        "day": _n("%(num)d day", "%(num)d days"),
+        "week": _n("%(num)d week", "%(num)d weeks"),
+        "month": _n("%(num)d month", "%(num)d months"),
+        "year": _n("%(num)d year", "%(num)d years"),
     }
     singular, plural_form = forms[value.unit]
     return ngettext(lang, singular, plural_form, value.amount) % {"num": value.amount}
