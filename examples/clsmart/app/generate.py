@@ -340,7 +340,7 @@ def generate(ctx: appkit.Context) -> Iterator[tuple[str, dict[str, Any]]]:
                 "status": rng.choice(("closed", "closed", "open")),
                 "created_at": _between(ctx, created, last_login),
             }
-        if user % 50 == 0:
+        if user % 40 == 1:
             full_name = f"{first} {last}"
             yield "identity_verifications", {
                 "id": ids.next("identity_verifications"),
