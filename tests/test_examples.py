@@ -20,7 +20,7 @@ import appkit  # noqa: E402
 # What each seed's policy is expected to trip, as (rule, path) pairs: nothing else may fire.
 EXPECTED_FINDINGS: dict[str, list[tuple[str, str]]] = {
     "carlab": [],
-    "registratura": [("PD001", "consents.site_use.mechanism")],
+    "registratura": [("PD001", "consents.use_of_services.mechanism")],
     "website-fr": [],
     "imou": [("PD008", "cookies.{jsuid}.lifetime")],
     "clsmart": [],

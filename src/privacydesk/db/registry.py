@@ -2,7 +2,8 @@
 
 from privacydesk.audit import models as audit_models
 from privacydesk.db.base import Base
+from privacydesk.versions import models as versions_models
 
 metadata = Base.metadata
 
-__all__ = ["audit_models", "metadata"]
+__all__ = ["audit_models", "metadata", "versions_models"]

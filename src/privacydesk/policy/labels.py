@@ -24,41 +24,41 @@ def _n(singular: str, plural: str) -> tuple[str, str]:
 
 
 LEGAL_BASES = {
-    "consent": (_("Consent"), "Art. 6(1)(a) GDPR"),
-    "contract": (_("Performance of a contract"), "Art. 6(1)(b) GDPR"),
-    "legal_obligation": (_("Legal obligation"), "Art. 6(1)(c) GDPR"),
-    "vital_interests": (_("Vital interests"), "Art. 6(1)(d) GDPR"),
-    "public_task": (_("Public task"), "Art. 6(1)(e) GDPR"),
-    "legitimate_interest": (_("Legitimate interest"), "Art. 6(1)(f) GDPR"),
+    "consent": (_("Consent"), _("Art. 6(1)(a) GDPR")),
+    "contract": (_("Performance of a contract"), _("Art. 6(1)(b) GDPR")),
+    "legal_obligation": (_("Legal obligation"), _("Art. 6(1)(c) GDPR")),
+    "vital_interests": (_("Vital interests"), _("Art. 6(1)(d) GDPR")),
+    "public_task": (_("Public task"), _("Art. 6(1)(e) GDPR")),
+    "legitimate_interest": (_("Legitimate interest"), _("Art. 6(1)(f) GDPR")),
 }
 SPECIAL_BASES = {
-    "explicit_consent": (_("Explicit consent"), "Art. 9(2)(a) GDPR"),
-    "employment": (_("Employment and social security law"), "Art. 9(2)(b) GDPR"),
-    "vital_interests": (_("Vital interests"), "Art. 9(2)(c) GDPR"),
-    "not_for_profit": (_("Not-for-profit body"), "Art. 9(2)(d) GDPR"),
-    "made_public": (_("Made public by the data subject"), "Art. 9(2)(e) GDPR"),
-    "legal_claims": (_("Legal claims"), "Art. 9(2)(f) GDPR"),
-    "substantial_public_interest": (_("Substantial public interest"), "Art. 9(2)(g) GDPR"),
-    "health_care": (_("Health or social care"), "Art. 9(2)(h) GDPR"),
-    "public_health": (_("Public health"), "Art. 9(2)(i) GDPR"),
-    "archiving_research": (_("Archiving, research or statistics"), "Art. 9(2)(j) GDPR"),
+    "explicit_consent": (_("Explicit consent"), _("Art. 9(2)(a) GDPR")),
+    "employment": (_("Employment and social security law"), _("Art. 9(2)(b) GDPR")),
+    "vital_interests": (_("Vital interests"), _("Art. 9(2)(c) GDPR")),
+    "not_for_profit": (_("Not-for-profit body"), _("Art. 9(2)(d) GDPR")),
+    "made_public": (_("Made public by the data subject"), _("Art. 9(2)(e) GDPR")),
+    "legal_claims": (_("Legal claims"), _("Art. 9(2)(f) GDPR")),
+    "substantial_public_interest": (_("Substantial public interest"), _("Art. 9(2)(g) GDPR")),
+    "health_care": (_("Health or social care"), _("Art. 9(2)(h) GDPR")),
+    "public_health": (_("Public health"), _("Art. 9(2)(i) GDPR")),
+    "archiving_research": (_("Archiving, research or statistics"), _("Art. 9(2)(j) GDPR")),
 }
 SAFEGUARDS = {
-    "adequacy": (_("Adequacy decision"), "Art. 45 GDPR"),
-    "scc": (_("Standard contractual clauses"), "Art. 46(2)(c) GDPR"),
-    "bcr": (_("Binding corporate rules"), "Art. 46(2)(b) GDPR"),
-    "code_of_conduct": (_("Approved code of conduct"), "Art. 46(2)(e) GDPR"),
-    "certification": (_("Approved certification"), "Art. 46(2)(f) GDPR"),
-    "ad_hoc_clauses": (_("Contractual clauses authorised by the supervisory authority"), "Art. 46(3)(a) GDPR"),
-    "explicit_consent": (_("Explicit consent to the transfer"), "Art. 49(1)(a) GDPR"),
-    "contract_necessity": (_("Necessary for a contract with you"), "Art. 49(1)(b) GDPR"),
-    "legal_claims": (_("Necessary for legal claims"), "Art. 49(1)(e) GDPR"),
+    "adequacy": (_("Adequacy decision"), _("Art. 45 GDPR")),
+    "scc": (_("Standard contractual clauses"), _("Art. 46(2)(c) GDPR")),
+    "bcr": (_("Binding corporate rules"), _("Art. 46(2)(b) GDPR")),
+    "code_of_conduct": (_("Approved code of conduct"), _("Art. 46(2)(e) GDPR")),
+    "certification": (_("Approved certification"), _("Art. 46(2)(f) GDPR")),
+    "ad_hoc_clauses": (_("Contractual clauses authorised by the supervisory authority"), _("Art. 46(3)(a) GDPR")),
+    "explicit_consent": (_("Explicit consent to the transfer"), _("Art. 49(1)(a) GDPR")),
+    "contract_necessity": (_("Necessary for a contract with you"), _("Art. 49(1)(b) GDPR")),
+    "legal_claims": (_("Necessary for legal claims"), _("Art. 49(1)(e) GDPR")),
 }
 HOLD_BASES = {
-    "legal_obligation": (_("Legal obligation"), "Art. 17(3)(b) GDPR"),
-    "legal_claims": (_("Establishment, exercise or defence of legal claims"), "Art. 17(3)(e) GDPR"),
-    "public_interest": (_("Public interest"), "Art. 17(3)(c)-(d) GDPR"),
-    "freedom_of_expression": (_("Freedom of expression and information"), "Art. 17(3)(a) GDPR"),
+    "legal_obligation": (_("Legal obligation"), _("Art. 17(3)(b) GDPR")),
+    "legal_claims": (_("Establishment, exercise or defence of legal claims"), _("Art. 17(3)(e) GDPR")),
+    "public_interest": (_("Public interest"), _("Art. 17(3)(c)-(d) GDPR")),
+    "freedom_of_expression": (_("Freedom of expression and information"), _("Art. 17(3)(a) GDPR")),
 }
 ROLES = {
     "processor": _("Processor"),
@@ -110,13 +110,13 @@ def term(term_id: str, lang: str) -> str:
 def legal_basis(basis: str, lang: str) -> str:
     """E.g. 'Legitimate interest (Art. 6(1)(f) GDPR)' in `lang`."""
     label, article = LEGAL_BASES[basis]
-    return f"{gettext(lang, label)} ({article})"
+    return f"{gettext(lang, label)} ({gettext(lang, article)})"
 
 
 def labelled(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
     """A label with its legal reference from one of the tables above."""
     label, article = table[key]
-    return f"{gettext(lang, label)} ({article})"
+    return f"{gettext(lang, label)} ({gettext(lang, article)})"
 
 
 def plain(table: dict[str, str], key: str, lang: str) -> str:

@@ -177,7 +177,7 @@ def _cookie_without_consent(policy: Policy) -> Iterator[tuple[Path, str]]:
             yield ("cookies", index, "category"), f"{cookie.category} cookie {cookie.name!r} is set without a consent category"
 
 
-@rule("PD008", "cookie-lifetime", "error",
+@rule("PD008", "cookie-lifetime", "warning",
       "Analytics and advertising cookies should live at most 13 months (CNIL and EDPB guidance; consent must be renewed).",
       "shorten the cookie's lifetime to 13 months or less")
 def _cookie_lifetime(policy: Policy) -> Iterator[tuple[Path, str]]:
