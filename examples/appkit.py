@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from faker import Faker
@@ -37,16 +38,27 @@ class Context:
     now: Any
 
 
-def build(engine: Engine, metadata: MetaData, generate: Generator, *, users: int, locale: str, seed: int = 1, drop: bool = True, now: Any = None, progress: bool = False) -> dict[str, int]:
+def build(
+    engine: Engine,
+    metadata: MetaData,
+    generate: Generator,
+    *,
+    users: int,
+    locale: str,
+    seed: int = 1,
+    drop: bool = True,
+    now: Any = None,
+    progress: bool = False,
+) -> dict[str, int]:
     """Create the tables (dropping old ones if asked) and insert the generated rows; return counts per table."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if drop:
         metadata.drop_all(engine)
     metadata.create_all(engine)
     fake = Faker(locale)
     fake.seed_instance(seed)
-    context = Context(users=users, fake=fake, rng=random.Random(seed), now=now or datetime(2026, 11, 1, tzinfo=timezone.utc).replace(tzinfo=None))
+    context = Context(users=users, fake=fake, rng=random.Random(seed), now=now or datetime(2026, 11, 1, tzinfo=UTC).replace(tzinfo=None))
     order = [table.name for table in metadata.sorted_tables]
     buffers: dict[str, list[dict[str, Any]]] = {name: [] for name in order}
     counts = dict.fromkeys(order, 0)
@@ -61,7 +73,12 @@ def build(engine: Engine, metadata: MetaData, generate: Generator, *, users: int
                     buffers[name].clear()
         if progress:
             total = sum(counts.values())
-            print(f"\r  {total:>12,} rows  {total / max(time.monotonic() - started, 1e-6):>10,.0f} rows/s", end="", file=sys.stderr, flush=True)
+            print(
+                f"\r  {total:>12,} rows  {total / max(time.monotonic() - started, 1e-6):>10,.0f} rows/s",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
 
     pending = 0
     for table, row in generate(context):

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.postgres
 def _fill(count: int) -> None:
     for number in range(count):
         with transaction() as session:
-            audit.record(session, actor="user:1", action="policy.publish", object_type="policy_version", object_id=str(number), summary={"n": number})
+            audit.record(
+                session, actor="user:1", action="policy.publish", object_type="policy_version", object_id=str(number), summary={"n": number}
+            )
 
 
 def _tamper(sql: str) -> None:

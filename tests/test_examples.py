@@ -15,7 +15,7 @@ from privacydesk.policy.models import Collection
 from .conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "examples"))
-import appkit  # noqa: E402
+import appkit
 
 # What each seed's policy is expected to trip, as (rule, path) pairs: nothing else may fire.
 EXPECTED_FINDINGS: dict[str, list[tuple[str, str]]] = {
@@ -37,11 +37,12 @@ def test_example_lints_exactly_as_expected(example: str) -> None:
     loaded = _policy(example)
     expected = []
     for rule_id, path in EXPECTED_FINDINGS[example]:
+        resolved = path
         if "{" in path:  # cookies are a list: find the index of the named cookie
             name = path.split("{")[1].split("}")[0]
             index = next(i for i, cookie in enumerate(loaded.policy.cookies) if cookie.name == name)
-            path = path.replace("{" + name + "}", str(index))
-        expected.append((rule_id, path))
+            resolved = path.replace("{" + name + "}", str(index))
+        expected.append((rule_id, resolved))
     assert [(f.rule_id, f.path) for f in lint(loaded)] == expected
 
 
@@ -96,7 +97,9 @@ def _assert_schema_matches_policy(example: str, url: str) -> None:
             assert target_column in {c["name"] for c in inspector.get_columns(target_table)}, f"{example}.{table} -> {target}"
         if collection.retention is not None and "." in collection.retention.start:
             via, column = collection.retention.start.split(".")
-            assert via in {t.split(".")[0] for t in collection.references.values()}, f"{example}.{table}: retention through {via} needs a reference"
+            assert via in {t.split(".")[0] for t in collection.references.values()}, (
+                f"{example}.{table}: retention through {via} needs a reference"
+            )
             assert column in {c["name"] for c in inspector.get_columns(names[via])}
     engine.dispose()
 

@@ -72,18 +72,32 @@ CASES: dict[str, tuple[Edit, Edit]] = {
     ),
     "PD002": (
         _set("activities.newsletter", {**NEWSLETTER, "legal_basis": "legitimate_interest", "legitimate_interest": "Selling to customers"}),
-        _set("activities.newsletter", {**NEWSLETTER, "legal_basis": "legitimate_interest", "legitimate_interest": "Selling to customers", "objection": "Unsubscribe link"}),
+        _set(
+            "activities.newsletter",
+            {
+                **NEWSLETTER,
+                "legal_basis": "legitimate_interest",
+                "legitimate_interest": "Selling to customers",
+                "objection": "Unsubscribe link",
+            },
+        ),
     ),
     "PD003": (_set("activities.security_logs.retention", _DELETE), _set("activities.security_logs.retention", "30 days")),
     "PD004": (
         _all(_set("data.phone", {"dpv": "pd:TelephoneNumber"}), _set("systems.shop_db.collections.customer.fields.phone", "phone")),
-        _all(_set("data.phone", {"dpv": "pd:TelephoneNumber"}), _set("systems.shop_db.collections.customer.fields.phone", "phone"),
-             _set("activities.accounts.data", {"required": ["email", "name"], "optional": ["phone"]})),
+        _all(
+            _set("data.phone", {"dpv": "pd:TelephoneNumber"}),
+            _set("systems.shop_db.collections.customer.fields.phone", "phone"),
+            _set("activities.accounts.data", {"required": ["email", "name"], "optional": ["phone"]}),
+        ),
     ),
     "PD005": (
         _all(_set("data.phone", {"dpv": "pd:TelephoneNumber"}), _set("activities.accounts.data", ["email", "name", "phone"])),
-        _all(_set("data.phone", {"dpv": "pd:TelephoneNumber"}), _set("activities.accounts.data", ["email", "name", "phone"]),
-             _set("systems.shop_db.collections.customer.fields.phone", "phone")),
+        _all(
+            _set("data.phone", {"dpv": "pd:TelephoneNumber"}),
+            _set("activities.accounts.data", ["email", "name", "phone"]),
+            _set("systems.shop_db.collections.customer.fields.phone", "phone"),
+        ),
     ),
     "PD006": (
         _set("recipients.mailer", {"name": "Mailer Inc", "role": "processor", "country": "US"}),
@@ -92,20 +106,34 @@ CASES: dict[str, tuple[Edit, Edit]] = {
     "PD007": (_cookie("analytics", "13 months", consent=None), _cookie("essential", "13 months", consent=None)),
     "PD008": (_cookie("analytics", "14 months"), _cookie("analytics", "13 months")),
     "PD009": (
-        _all(_set("data.health", {"dpv": "pd:HealthRecord"}), _set("activities.accounts.data", {"required": ["email", "name"], "optional": ["health"]}),
-             _set("systems.shop_db.collections.customer.fields.health", "health")),
-        _all(_set("data.health", {"dpv": "pd:HealthRecord"}), _set("activities.accounts.data", {"required": ["email", "name"], "optional": ["health"]}),
-             _set("systems.shop_db.collections.customer.fields.health", "health"), _set("activities.accounts.special_basis", "explicit_consent")),
+        _all(
+            _set("data.health", {"dpv": "pd:HealthRecord"}),
+            _set("activities.accounts.data", {"required": ["email", "name"], "optional": ["health"]}),
+            _set("systems.shop_db.collections.customer.fields.health", "health"),
+        ),
+        _all(
+            _set("data.health", {"dpv": "pd:HealthRecord"}),
+            _set("activities.accounts.data", {"required": ["email", "name"], "optional": ["health"]}),
+            _set("systems.shop_db.collections.customer.fields.health", "health"),
+            _set("activities.accounts.special_basis", "explicit_consent"),
+        ),
     ),
     "PD010": (_set("requests.minimum_age", 14), _set("requests.minimum_age", 15)),
     "PD011": (_set("requests.deadline", "2 months"), _set("requests.deadline", "30 days")),
     "PD012": (_set("systems.shop_db.collections.customer.erase", _DELETE), _set("systems.shop_db.collections.customer.erase", "anonymise")),
-    "PD013": (_all(_set("systems.shop_db.collections.access_log.retention.keep", "1 year"), _hold("2 years")),
-              _all(_set("systems.shop_db.collections.access_log.retention.keep", "2 years"), _hold("2 years"))),
+    "PD013": (
+        _all(_set("systems.shop_db.collections.access_log.retention.keep", "1 year"), _hold("2 years")),
+        _all(_set("systems.shop_db.collections.access_log.retention.keep", "2 years"), _hold("2 years")),
+    ),
     "PD014": (_hold("7 days", basis=None), _hold("7 days")),
-    "PD015": (_set("activities.security_logs.legitimate_interest", _DELETE), _set("activities.security_logs.legitimate_interest", "Security")),
-    "PD016": (_set("activities.newsletter", NEWSLETTER),
-              _all(_set("activities.newsletter", NEWSLETTER), _set("consents.newsletter", NEWSLETTER_CONSENT))),
+    "PD015": (
+        _set("activities.security_logs.legitimate_interest", _DELETE),
+        _set("activities.security_logs.legitimate_interest", "Security"),
+    ),
+    "PD016": (
+        _set("activities.newsletter", NEWSLETTER),
+        _all(_set("activities.newsletter", NEWSLETTER), _set("consents.newsletter", NEWSLETTER_CONSENT)),
+    ),
     "PD017": (_set("activities.accounts.title", {"fr": "Comptes clients"}), _set("activities.accounts.title", "Comptes / Accounts")),
 }
 

@@ -54,7 +54,7 @@ def test_error_names_file_line_column_and_field(tmp_path: Path, old: str, new: s
     assert text != SOURCE
     errors = _errors(tmp_path, text)
     assert any(expected in error for error in errors), errors
-    line = _line_of(text, new.split(":")[0] if old.startswith("  ") else new)
+    line = _line_of(text, new.split(":", maxsplit=1)[0] if old.startswith("  ") else new)
     assert any(f"policy.yaml:{line}:" in error for error in errors), (line, errors)
 
 
@@ -64,7 +64,7 @@ def test_bad_yaml_reports_its_position(tmp_path: Path) -> None:
 
 
 def test_duplicate_key_is_reported_with_first_definition(tmp_path: Path) -> None:
-    text = SOURCE.replace("  name: {dpv: \"pd:Name\"}\n", "  name: {dpv: \"pd:Name\"}\n  email: {dpv: \"pd:EmailAddress\"}\n", 1)
+    text = SOURCE.replace('  name: {dpv: "pd:Name"}\n', '  name: {dpv: "pd:Name"}\n  email: {dpv: "pd:EmailAddress"}\n', 1)
     errors = _errors(tmp_path, text)
     assert any("duplicate key 'email', first defined at line" in e for e in errors)
 
@@ -87,14 +87,14 @@ def test_includes_merge_sections_and_keep_positions(tmp_path: Path) -> None:
 
 
 def test_includes_load_and_detect_duplicates_and_cycles(tmp_path: Path) -> None:
-    (tmp_path / "extra.yaml").write_text("data:\n  phone: {dpv: \"pd:TelephoneNumber\"}\n", encoding="utf-8")
+    (tmp_path / "extra.yaml").write_text('data:\n  phone: {dpv: "pd:TelephoneNumber"}\n', encoding="utf-8")
     path = tmp_path / "main.yaml"
     path.write_text("include: [extra.yaml]\n" + SOURCE, encoding="utf-8")
     loaded = load_policy(path)
     assert "phone" in loaded.policy.data
     assert loaded.files == [path, tmp_path / "extra.yaml"]
 
-    (tmp_path / "extra.yaml").write_text("data:\n  email: {dpv: \"pd:EmailAddress\"}\n", encoding="utf-8")
+    (tmp_path / "extra.yaml").write_text('data:\n  email: {dpv: "pd:EmailAddress"}\n', encoding="utf-8")
     with pytest.raises(PolicyLoadError, match=r"extra.yaml:2:3: data.email: duplicate id 'email'"):
         load_policy(path)
 
@@ -130,7 +130,9 @@ def test_durations_compare_in_calendar_terms() -> None:
 
 # ---------------------------------------------------------------- property tests: only clean errors
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20), st.dates())
-_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=20)
+_values = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=20
+)
 _settings = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

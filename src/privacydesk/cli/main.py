@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -12,29 +12,30 @@ import typer
 from privacydesk.cli import platform
 from privacydesk.policy.errors import PolicyLoadError
 from privacydesk.policy.loader import LoadedPolicy, load_policy
+from privacydesk.versions.cli import policy_app
 
 app = typer.Typer(help="privacydesk: make a privacy policy true in running systems.", no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-class LintFormat(str, Enum):
+class LintFormat(StrEnum):
     text = "text"
     json = "json"
     sarif = "sarif"
 
 
-class RopaFormat(str, Enum):
+class RopaFormat(StrEnum):
     csv = "csv"
     xlsx = "xlsx"
     json = "json"
     html = "html"
 
 
-class NoticeFormat(str, Enum):
+class NoticeFormat(StrEnum):
     html = "html"
     md = "md"
 
 
-class Language(str, Enum):
+class Language(StrEnum):
     en = "en"
     pl = "pl"
     ro = "ro"
@@ -120,6 +121,7 @@ def notice(
 app.add_typer(platform.db_app, name="db")
 app.add_typer(platform.config_app, name="config")
 app.add_typer(platform.audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
 app.command()(platform.serve)
 
 if __name__ == "__main__":

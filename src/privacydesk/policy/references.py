@@ -25,7 +25,9 @@ def _problems(policy: Policy) -> Iterator[Problem]:
         yield from _each(activity.on_behalf_of, policy.recipients, (*here, "on_behalf_of"), "recipient")
         for index, transfer in enumerate(activity.transfers):
             if transfer.recipient is not None:
-                yield from _each([transfer.recipient], policy.recipients, (*here, "transfers", index, "recipient"), "recipient", single=True)
+                yield from _each(
+                    [transfer.recipient], policy.recipients, (*here, "transfers", index, "recipient"), "recipient", single=True
+                )
     for name, consent in policy.consents.items():
         yield from _each(consent.activities, policy.activities, ("consents", name, "activities"), "activity")
     seen_cookies: dict[tuple[str, str | None], int] = {}
@@ -44,10 +46,18 @@ def _problems(policy: Policy) -> Iterator[Problem]:
             for column, target in collection.references.items():
                 table = target.split(".")[0]
                 if table not in system.collections:
-                    yield (*here, "references", column), f"reference to unknown collection {table!r} of system {system_name!r}{_hint(table, system.collections)}", False
+                    yield (
+                        (*here, "references", column),
+                        f"reference to unknown collection {table!r} of system {system_name!r}{_hint(table, system.collections)}",
+                        False,
+                    )
             for identity in collection.identities:
                 if identity not in policy.requests.identities:
-                    yield (*here, "identities", identity), f"identity {identity!r} is not declared in requests.identities ({', '.join(policy.requests.identities)})", True
+                    yield (
+                        (*here, "identities", identity),
+                        f"identity {identity!r} is not declared in requests.identities ({', '.join(policy.requests.identities)})",
+                        True,
+                    )
             names = [hold.name for hold in collection.holds]
             for index, hold_name in enumerate(names):
                 if hold_name in names[:index]:

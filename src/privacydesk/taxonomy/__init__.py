@@ -123,11 +123,13 @@ def lookup(term_id: str, kinds: tuple[Kind, ...]) -> Term:
     if term is not None and term.kind in kinds:
         return term
     if term is not None:
-        raise ValueError(f"{term_id!r} is a DPV {term.kind.replace('_', ' ')} term, expected {' or '.join(k.replace('_', ' ') for k in kinds)}")
+        raise ValueError(
+            f"{term_id!r} is a DPV {term.kind.replace('_', ' ')} term, expected {' or '.join(k.replace('_', ' ') for k in kinds)}"
+        )
     candidates = [t.id for t in terms().values() if t.kind in kinds]
     close = difflib.get_close_matches(term_id, candidates, n=1, cutoff=0.6)
     if not close:  # people often forget or mistype the prefix
-        bare = term_id.split(":")[-1].lower()
+        bare = term_id.rsplit(":", maxsplit=1)[-1].lower()
         close = [c for c in candidates if c.split(":")[-1].lower() == bare]
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"unknown DPV term {term_id!r}{hint}")

@@ -58,7 +58,10 @@ def page_routers() -> list[APIRouter]:
 
 
 async def _domain_error(request: Request, exc: PrivacydeskError) -> JSONResponse:
-    return JSONResponse({"error": {"code": exc.code, "message": exc.message, **({"details": exc.details} if exc.details else {})}}, status_code=exc.status_code)
+    return JSONResponse(
+        {"error": {"code": exc.code, "message": exc.message, **({"details": exc.details} if exc.details else {})}},
+        status_code=exc.status_code,
+    )
 
 
 async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -51,7 +51,9 @@ def lint(loaded: LoadedPolicy) -> list[Finding]:
         key = hit.path[-1] if hit.path else None
         # Point at the key for whole-block findings, at the value for field findings.
         position = loaded.source.locate(hit.path, key=isinstance(key, str))
-        findings.append(Finding(hit.rule.id, hit.rule.name, hit.rule.severity, position, ".".join(map(str, hit.path)), hit.message, hit.rule.hint))
+        findings.append(
+            Finding(hit.rule.id, hit.rule.name, hit.rule.severity, position, ".".join(map(str, hit.path)), hit.message, hit.rule.hint)
+        )
     return findings
 
 

@@ -1,0 +1,1 @@
+"""Who may do what: admin users, roles and permissions, API tokens, sessions and login."""
