@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     mail_from: str = "privacydesk <privacy@localhost>"
 
     worker_concurrency: int = 4
+    # A worker silent for worker_stalled_seconds is presumed dead and its jobs are run again:
+    # keep it several heartbeats long so a busy but live worker is never mistaken for a dead one.
+    worker_heartbeat_seconds: float = 10.0
+    worker_stalled_seconds: float = 60.0
+    # Inserted jobs wake workers at once; retries and scheduled jobs are found by polling this often.
+    worker_poll_seconds: float = 5.0
 
 
 @cache

@@ -554,11 +554,12 @@ class Rows:
     def account(self, uid: int, person: Person, email: str, phone: str) -> Iterator[Row]:
         """The app account, or only the trace of its deregistration."""
         rng = self.rng
-        created_at = self.ago(rng.uniform(5, 4 * 365))
+        # A tenth are long-standing customers, so that some invoices have outlived their 5-year hold.
+        created_at = self.ago(rng.uniform(5, 4 * 365) if rng.random() < 0.9 else rng.uniform(4 * 365, 6 * 365))
         deregistered = rng.random() < 0.04
         if deregistered:
-            requested_at = self.between(created_at, self.now)
-            closing = self.now - requested_at < timedelta(days=2)
+            closing = rng.random() < 0.1
+            requested_at = self.ago(rng.uniform(0, 2)) if closing else self.between(created_at, self.now)
             registered_with = rng.random()
             yield "deregistrations", {
                 "id": self.new_id("deregistrations"),
@@ -566,7 +567,7 @@ class Rows:
                 "email": email if registered_with < 0.8 else None,
                 "phone": phone if registered_with >= 0.7 else None,
                 "requested_at": requested_at,
-                "completed_at": None if closing else requested_at + timedelta(hours=rng.uniform(1, 72)),
+                "completed_at": None if closing else min(requested_at + timedelta(hours=rng.uniform(1, 72)), self.now),
             }
             if rng.random() < 0.3:
                 code, _, price, _ = rng.choice(PLANS[1:])

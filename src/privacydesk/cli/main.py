@@ -9,7 +9,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from privacydesk.cli import platform
+from privacydesk.auth.cli import token_app, user_app
+from privacydesk.cli import mail, platform, worker
 from privacydesk.policy.errors import PolicyLoadError
 from privacydesk.policy.loader import LoadedPolicy, load_policy
 from privacydesk.versions.cli import policy_app
@@ -122,7 +123,11 @@ app.add_typer(platform.db_app, name="db")
 app.add_typer(platform.config_app, name="config")
 app.add_typer(platform.audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 app.command()(platform.serve)
+app.command()(worker.worker)
+app.add_typer(mail.mail_app, name="mail")
 
 if __name__ == "__main__":
     app()

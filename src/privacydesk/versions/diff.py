@@ -93,10 +93,10 @@ def _activities(old: Policy, new: Policy) -> Iterator[Change]:
                 section="activity", kind="removed", subject=name, summary="activity removed", material=False, reason="the processing stops"
             )
         elif before is not None and before != after:
-            yield from _activity_changes(name, before, after, new)
+            yield from _activity_changes(name, before, after, old, new)
 
 
-def _activity_changes(name: str, before: Activity, after: Activity, new: Policy) -> Iterator[Change]:
+def _activity_changes(name: str, before: Activity, after: Activity, old: Policy, new: Policy) -> Iterator[Change]:
     fields = [field for field in Activity.model_fields if field not in _OWN_SECTIONS and getattr(before, field) != getattr(after, field)]
     if fields:
         to_consent = "legal_basis" in fields and after.legal_basis == "consent"
@@ -155,7 +155,8 @@ def _activity_changes(name: str, before: Activity, after: Activity, new: Policy)
             items=removed,
         )
     added, removed = _members(before.recipients, after.recipients)
-    for recipient in added:
+    # A recipient new to (or gone from) the whole policy is one change of its own, listed in _recipients.
+    for recipient in (r for r in added if r in old.recipients):
         yield Change(
             section="recipient",
             kind="added",
@@ -165,7 +166,7 @@ def _activity_changes(name: str, before: Activity, after: Activity, new: Policy)
             reason="a new disclosure",
             items=[name],
         )
-    for recipient in removed:
+    for recipient in (r for r in removed if r in new.recipients):
         yield Change(
             section="recipient",
             kind="removed",
@@ -223,13 +224,15 @@ def _recipients(old: Policy, new: Policy) -> Iterator[Change]:
     for name in _union(old.recipients, new.recipients):
         before, after = old.recipients.get(name), new.recipients.get(name)
         if before is None and after is not None:
+            users = [activity for activity, use in new.activities.items() if name in use.recipients]
             yield Change(
                 section="recipient",
                 kind="added",
                 subject=name,
-                summary=f"new recipient {after.name} ({after.role}, {after.country})",
+                summary=f"new recipient {after.name} ({after.role}, {after.country}) of {', '.join(users) or 'no activity yet'}",
                 material=True,
                 reason="a new disclosure",
+                items=users,
             )
         elif after is None and before is not None:
             yield Change(

@@ -7,14 +7,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 
 from privacydesk import __version__
+from privacydesk.auth import api as auth_api
+from privacydesk.auth import pages as auth_pages
+from privacydesk.auth.deps import require
+from privacydesk.auth.guard import assert_protected
+from privacydesk.auth.permissions import Permission
 from privacydesk.db.engine import get_engine
 from privacydesk.errors import PrivacydeskError
+from privacydesk.versions import api as versions_api
 
 REQUESTS = Counter("privacydesk_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("privacydesk_http_request_seconds", "HTTP request latency", ["method", "route"])
@@ -44,17 +50,18 @@ def create_app(*, lifespan_hooks: list[Callable[[], Any]] | None = None) -> Fast
         app.include_router(router, prefix="/api/v1")
     for router in page_routers():
         app.include_router(router)
+    assert_protected(app)
     return app
 
 
 def api_routers() -> list[APIRouter]:
     """The JSON API of every domain, mounted under /api/v1."""
-    return []
+    return [auth_api.me_router, auth_api.users_router, auth_api.tokens_router, versions_api.router]
 
 
 def page_routers() -> list[APIRouter]:
     """Server-rendered pages of every domain."""
-    return []
+    return [auth_pages.login_router, auth_pages.account_router]
 
 
 async def _domain_error(request: Request, exc: PrivacydeskError) -> JSONResponse:
@@ -94,7 +101,7 @@ def readyz() -> Response:
     return JSONResponse({"status": "ready"})
 
 
-@health_router.get("/metrics", include_in_schema=False)
+@health_router.get("/metrics", include_in_schema=False, dependencies=[Depends(require(Permission.METRICS_READ))])
 def metrics() -> Response:
     """Prometheus metrics."""
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

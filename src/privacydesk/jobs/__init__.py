@@ -1,0 +1,1 @@
+"""Background jobs on PostgreSQL (procrastinate): transactional enqueue, retries, periodic tasks, workers."""

@@ -1,0 +1,1 @@
+"""Outbound mail: rendered per language, stored, and sent through SMTP by a retried job."""
