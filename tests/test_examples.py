@@ -107,7 +107,7 @@ def _assert_schema_matches_policy(example: str, url: str) -> None:
 @pytest.mark.parametrize("example", sorted(EXPECTED_FINDINGS))
 def test_example_database_on_sqlite_matches_policy(example: str, tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'app.db'}"
-    counts = _build(example, url, users=30)
+    counts = _build(example, url, users=200)
     assert all(count > 0 for count in counts.values()), counts
     _assert_schema_matches_policy(example, url)
 
@@ -126,12 +126,8 @@ def test_example_generator_is_seeded_and_scales(example: str, tmp_path: Any) -> 
         assert a.execute(select(table)).all() == b.execute(select(table)).all()
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("example", sorted(EXPECTED_FINDINGS))
-def test_example_database_on_postgresql(example: str, postgres_url: str) -> None:
-    counts = _build(example, postgres_url, users=20)
-    _assert_schema_matches_policy(example, postgres_url)
-    engine = create_engine(postgres_url)
+def _assert_counts_match(example: str, url: str, counts: dict[str, int]) -> None:
+    engine = create_engine(url)
     module = appkit.load_generator(example)
     with engine.connect() as connection:
         for table in module.metadata.sorted_tables:
@@ -139,9 +135,19 @@ def test_example_database_on_postgresql(example: str, postgres_url: str) -> None
     engine.dispose()
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("example", sorted(EXPECTED_FINDINGS))
+def test_example_database_on_postgresql(example: str, postgres_url: str) -> None:
+    counts = _build(example, postgres_url, users=200)
+    assert all(count > 0 for count in counts.values()), counts
+    _assert_schema_matches_policy(example, postgres_url)
+    _assert_counts_match(example, postgres_url, counts)
+
+
 @pytest.mark.mariadb
 @pytest.mark.parametrize("example", sorted(EXPECTED_FINDINGS))
 def test_example_database_on_mariadb(example: str, mariadb_url: str) -> None:
-    counts = _build(example, mariadb_url, users=20)
+    counts = _build(example, mariadb_url, users=200)
+    assert all(count > 0 for count in counts.values()), counts
     _assert_schema_matches_policy(example, mariadb_url)
-    assert all(count > 0 for count in counts.values())
+    _assert_counts_match(example, mariadb_url, counts)

@@ -893,7 +893,7 @@ class Rows:
             "campaign": campaign,
             "joined_at": joined_at,
         }
-        if offline and rng.random() < 0.5:
+        if offline:  # an exhibition or event: the participant was photographed
             photo_id = self.new_id("event_photos")
             yield "event_photos", {
                 "id": photo_id,

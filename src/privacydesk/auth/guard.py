@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from privacydesk.auth.deps import current_principal
 
@@ -24,14 +24,14 @@ def is_public(app: FastAPI, path: str) -> bool:
 def unprotected_routes(app: FastAPI) -> list[str]:
     """Routes that are neither public nor guarded by `current_principal`, as 'METHODS path'."""
     found = []
-    for route in app.routes:
-        path = getattr(route, "path", "")
+    # Route contexts, not app.routes: included routers are only resolved into routes there.
+    for route in iter_route_contexts(app.routes):
+        path = route.path or ""
         if is_public(app, path):
             continue
-        if isinstance(route, APIRoute) and _depends_on(route.dependant):
+        if isinstance(route.original_route, APIRoute) and _depends_on(route.dependant):
             continue
-        methods = ",".join(sorted(getattr(route, "methods", None) or {"*"}))
-        found.append(f"{methods} {path}")
+        found.append(f"{','.join(sorted(route.methods or {'*'}))} {path}")
     return found
 
 

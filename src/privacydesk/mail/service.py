@@ -77,6 +77,9 @@ def deliver(session: Session, mail_id: int, *, last_attempt: bool) -> str | None
 
 def _message(mail: OutboundMail, settings: Settings) -> EmailMessage:
     message = EmailMessage()
+    # Bodies first: making the message multipart moves Content-* headers set earlier into the first part.
+    message.set_content(mail.text_body)
+    message.add_alternative(mail.html_body, subtype="html")
     message["From"] = settings.mail_from
     message["To"] = mail.to
     message["Subject"] = mail.subject
@@ -84,8 +87,6 @@ def _message(mail: OutboundMail, settings: Settings) -> EmailMessage:
     message["Content-Language"] = mail.language
     for name, value in mail.headers.items():
         message[name] = value
-    message.set_content(mail.text_body)
-    message.add_alternative(mail.html_body, subtype="html")
     return message
 
 

@@ -8,7 +8,8 @@ from datetime import date
 from pathlib import PurePath
 from typing import Annotated
 
-from fastapi import Depends, Request, Response, UploadFile
+from fastapi import Depends, Request, Response
+from starlette.datastructures import UploadFile
 
 from privacydesk.auth.deps import protected_router, require
 from privacydesk.auth.permissions import Permission
@@ -59,7 +60,7 @@ async def uploaded_policy(request: Request) -> Upload:
     "",
     status_code=201,
     responses={
-        200: {"description": "The content equals the latest version: nothing was published"},
+        200: {"model": PublishOutcome, "description": "The content equals the latest version: nothing was published"},
         422: {"description": "The policy does not load or has lint errors"},
     },
     openapi_extra={
