@@ -10,7 +10,7 @@ catalogs: install
 	mkdir -p $(LOCALE_DIR)
 	$(PYBABEL) extract --mapping-file babel.cfg --output-file $(LOCALE_DIR)/privacydesk.pot \
 		--project privacydesk --version $(shell $(BIN)/python -c "import privacydesk; print(privacydesk.__version__)") --copyright-holder "privacydesk contributors" \
-		--add-comments Translators: --sort-by-file --width 100 src
+		--add-comments Translators: --add-location file --sort-by-file --width 100 src
 	for lang in $(CATALOG_LANGUAGES); do \
 		$(PYBABEL) update --input-file $(LOCALE_DIR)/privacydesk.pot --output-dir $(LOCALE_DIR) \
 			--domain privacydesk --locale $$lang --init-missing --no-fuzzy-matching --ignore-obsolete \

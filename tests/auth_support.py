@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 
 from privacydesk.audit.models import AuditEntry
-from privacydesk.auth import service
+from privacydesk.auth import passwords, service
 from privacydesk.auth.permissions import Permission, Role, permissions_of
 from privacydesk.config import get_settings
 from privacydesk.db.engine import transaction
@@ -22,7 +23,10 @@ OWNER = "owner@example.com"
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **settings: str) -> None:
-    """Set a known secret key, a private data directory and any other settings."""
+    """Set a known secret key, a private data directory and any other settings; hash passwords cheaply."""
+    # Still argon2id, with the smallest cost: the tests check behaviour, not hashing strength.
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    passwords._dummy_hash.cache_clear()
     monkeypatch.setenv("PRIVACYDESK_SECRET_KEY", "test-secret-key-" + "x" * 32)
     monkeypatch.setenv("PRIVACYDESK_DATA_DIR", str(tmp_path))
     for name, value in settings.items():

@@ -19,7 +19,7 @@ from privacydesk.cli.main import app as cli
 from privacydesk.db.base import utcnow
 from privacydesk.db.engine import get_engine, transaction
 from privacydesk.errors import Conflict, Forbidden, Invalid
-from tests.auth_support import OWNER, PASSWORD, add_user, audit_entries, client, configure, issue_token, sign_in
+from tests.auth_support import OWNER, PASSWORD, add_user, audit_entries, client, configure, form_token, issue_token, sign_in
 
 pytestmark = pytest.mark.postgres
 
@@ -44,15 +44,15 @@ def test_passwords_are_hashed_with_argon2id() -> None:
 
 def test_outdated_hash_is_replaced_at_login() -> None:
     user_id = add_user()
-    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    outdated = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1).hash(PASSWORD)
     with transaction() as session:
-        session.execute(update(User).where(User.id == user_id).values(password_hash=weak))
+        session.execute(update(User).where(User.id == user_id).values(password_hash=outdated))
     with transaction() as session:
         assert login.authenticate(session, OWNER, PASSWORD, "192.0.2.1").outcome is login.Outcome.OK
     with transaction() as session:
         stored = session.get_one(User, user_id).password_hash
-    assert stored != weak
-    assert not PasswordHasher().check_needs_rehash(stored)
+    assert stored != outdated
+    assert not passwords._hasher.check_needs_rehash(stored)
     assert passwords.verify_password(stored, PASSWORD).ok
     assert audit_entries()[-1].summary == {"rehashed": True}
 
@@ -97,7 +97,7 @@ def test_analyst_cannot_manage_users_or_tokens_through_the_api() -> None:
     add_user("analyst@example.com", Role.ANALYST)
     browser = client()
     assert sign_in(browser, "analyst@example.com").status_code == 303
-    csrf = {"X-CSRF-Token": _session_csrf(browser)}
+    csrf = {"X-CSRF-Token": form_token(browser, "/account")}
     assert browser.get("/api/v1/me").json()["role"] == "analyst"
     body = {"email": "new@example.com", "name": "New", "role": "owner"}
     assert browser.post("/api/v1/users", json=body, headers=csrf).status_code == 403
@@ -116,12 +116,6 @@ def test_analyst_cannot_manage_users_or_tokens_through_the_api() -> None:
                 grantable=permissions_of(Role.ANALYST),
                 actor="test",
             )
-
-
-def _session_csrf(browser: object) -> str:
-    from tests.auth_support import form_token
-
-    return form_token(browser, "/account")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- tokens
@@ -171,7 +165,9 @@ def test_token_scopes_are_enforced() -> None:
     app = client()
     assert app.get("/api/v1/tokens", headers=_bearer(reader)).status_code == 403
     assert app.get("/metrics", headers=_bearer(reader)).status_code == 403
-    assert app.post("/api/v1/users", json={"email": "x@example.com", "name": "X", "role": "dpo"}, headers=_bearer(reader)).status_code == 403
+    assert (
+        app.post("/api/v1/users", json={"email": "x@example.com", "name": "X", "role": "dpo"}, headers=_bearer(reader)).status_code == 403
+    )
     metrics = app.get("/metrics", headers=_bearer(scraper))
     assert metrics.status_code == 200 and "privacydesk_http_requests_total" in metrics.text
 
@@ -252,7 +248,11 @@ def test_audit_log_records_changes_without_secrets() -> None:
     add_user()
     app = client()
     _, secret = issue_token(OWNER, {Permission.TOKENS_MANAGE, Permission.USERS_MANAGE, Permission.USERS_READ})
-    created = app.post("/api/v1/users", json={"email": "eve@example.com", "name": "Eve", "role": "auditor", "password": "eve's secret passphrase"}, headers=_bearer(secret))
+    created = app.post(
+        "/api/v1/users",
+        json={"email": "eve@example.com", "name": "Eve", "role": "auditor", "password": "eve's secret passphrase"},
+        headers=_bearer(secret),
+    )
     second = app.post("/api/v1/tokens", json={"name": "ci", "scopes": ["users:read"]}, headers=_bearer(secret)).json()
     app.post(f"/api/v1/tokens/{second['id']}/revoke", headers=_bearer(secret))
     sign_in(client(), "eve@example.com", "a wrong passphrase guess")
@@ -261,7 +261,15 @@ def test_audit_log_records_changes_without_secrets() -> None:
 
     with transaction() as session:
         log = "\n".join(audit.export(session))
-    for secret_text in (PASSWORD, "eve's secret passphrase", "a wrong passphrase guess", secret, secret[3:], second["token"], second["token"][3:]):
+    for secret_text in (
+        PASSWORD,
+        "eve's secret passphrase",
+        "a wrong passphrase guess",
+        secret,
+        secret[3:],
+        second["token"],
+        second["token"][3:],
+    ):
         assert secret_text not in log
     assert "eve@example.com" not in log
     actions = [entry.action for entry in audit_entries()]
@@ -275,24 +283,40 @@ def test_audit_log_records_changes_without_secrets() -> None:
 def test_cli_manages_users_and_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     monkeypatch.setenv("NEW_ADMIN_PASSWORD", PASSWORD)
-    made = runner.invoke(cli, ["user", "create", "--email", OWNER, "--name", "Olga", "--role", "owner", "--password-env", "NEW_ADMIN_PASSWORD"])
+    made = runner.invoke(
+        cli, ["user", "create", "--email", OWNER, "--name", "Olga", "--role", "owner", "--password-env", "NEW_ADMIN_PASSWORD"]
+    )
     assert made.exit_code == 0, made.output
     assert PASSWORD not in made.output
 
-    generated = runner.invoke(cli, ["user", "create", "--email", "gen@example.com", "--name", "Gen", "--role", "auditor", "--generate-password"])
+    generated = runner.invoke(
+        cli, ["user", "create", "--email", "gen@example.com", "--name", "Gen", "--role", "auditor", "--generate-password"]
+    )
     assert generated.exit_code == 0, generated.output
     password = generated.stdout.strip().rsplit(" ", 1)[-1]
     prompted = runner.invoke(
-        cli, ["user", "create", "--email", "typed@example.com", "--name", "Typed", "--role", "dpo"], input="typed passphrase 1\ntyped passphrase 1\n"
+        cli,
+        ["user", "create", "--email", "typed@example.com", "--name", "Typed", "--role", "dpo"],
+        input="typed passphrase 1\ntyped passphrase 1\n",
     )
     assert prompted.exit_code == 0, prompted.output
     with transaction() as session:
         assert login.authenticate(session, "gen@example.com", password, "cli").outcome is login.Outcome.OK
         assert login.authenticate(session, "typed@example.com", "typed passphrase 1", "cli").outcome is login.Outcome.OK
-    assert runner.invoke(cli, ["user", "create", "--email", "x@example.com", "--name", "X", "--role", "dpo", "--password-env", "UNSET_VAR"]).exit_code == 1
-    assert "already exists" in runner.invoke(cli, ["user", "create", "--email", OWNER, "--name", "O", "--role", "owner", "--generate-password"]).output
+    assert (
+        runner.invoke(
+            cli, ["user", "create", "--email", "x@example.com", "--name", "X", "--role", "dpo", "--password-env", "UNSET_VAR"]
+        ).exit_code
+        == 1
+    )
+    assert (
+        "already exists"
+        in runner.invoke(cli, ["user", "create", "--email", OWNER, "--name", "O", "--role", "owner", "--generate-password"]).output
+    )
 
-    issued = runner.invoke(cli, ["token", "create", "--name", "scraper", "--scope", "metrics:read", "--owner", OWNER, "--expires-days", "7"])
+    issued = runner.invoke(
+        cli, ["token", "create", "--name", "scraper", "--scope", "metrics:read", "--owner", OWNER, "--expires-days", "7"]
+    )
     assert issued.exit_code == 0, issued.output
     secret = issued.stdout.strip()
     assert client().get("/metrics", headers=_bearer(secret)).status_code == 200

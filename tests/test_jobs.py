@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from privacydesk.config import get_settings
 from privacydesk.db.engine import transaction
-from privacydesk.jobs.app import app
+from privacydesk.jobs.app import app, conninfo
 from privacydesk.jobs.service import enqueue
 from privacydesk.jobs.worker import running_worker
 from tests.jobs_support import create_tables, job_status, raise_flag, rows, wait_until, work_until
@@ -77,7 +78,9 @@ def test_two_worker_processes_run_each_job_exactly_once(start_worker: Callable[[
     with transaction() as session:
         job_ids = {enqueue(session, "tests.record") for _ in range(200)}
 
-    wait_until(lambda: rows("SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'")[0][0] == 200)
+    wait_until(
+        lambda: rows("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'tests.record' AND status = 'succeeded'")[0][0] == 200
+    )
     effects = rows("SELECT key, pid FROM job_effects")
     assert len(effects) == 200
     assert {int(key) for key, _ in effects} == job_ids
@@ -117,10 +120,23 @@ def test_job_of_a_killed_worker_is_completed_once_by_another(start_worker: Calla
     assert rows("SELECT key, pid FROM job_effects") == [("k", second.pid)]
 
 
-def test_stalled_job_retry_runs_every_minute() -> None:
+def test_housekeeping_tasks_are_periodic() -> None:
     app.perform_import_paths()  # type: ignore[no-untyped-call]
     periodic = {task.task.name: task.cron for task in app.periodic_registry.periodic_tasks.values()}
     assert periodic["jobs.retry_stalled"] == "* * * * *"
+    assert periodic["jobs.remove_old"] == "17 3 * * *"
+
+
+def test_jobs_that_succeeded_over_a_week_ago_are_removed(jobs_db: str) -> None:
+    with transaction() as session:
+        old, recent = enqueue(session, "tests.record"), enqueue(session, "tests.record")
+    work_until(lambda: job_status(old) == job_status(recent) == "succeeded")
+    with transaction() as session:
+        session.execute(text("UPDATE procrastinate_events SET at = at - interval '8 days' WHERE job_id = :id"), {"id": old})
+        cleanup = enqueue(session, "jobs.remove_old", timestamp=0)
+
+    work_until(lambda: job_status(cleanup) == "succeeded")
+    assert {job_id for (job_id,) in rows("SELECT id FROM procrastinate_jobs WHERE task_name = 'tests.record'")} == {recent}
 
 
 def test_failing_job_is_retried_with_exponential_backoff(jobs_db: str) -> None:
@@ -164,3 +180,8 @@ def test_queueing_lock_keeps_a_single_waiting_job(jobs_db: str) -> None:
     assert second is None
     assert other is not None
     assert {job_id for (job_id,) in rows("SELECT id FROM procrastinate_jobs")} == {first, other}
+
+
+def test_conninfo_of_a_sqlalchemy_url() -> None:
+    url = "postgresql+psycopg://pd:p%40ss%20word@db.internal:5433/privacy?sslmode=require"
+    assert conninfo(url) == "host=db.internal port=5433 dbname=privacy user=pd password='p@ss word' sslmode=require"

@@ -157,6 +157,14 @@ def test_html_escapes_policy_text(make_policy: PolicyFactory) -> None:
     assert r"Accounts \<script\>alert(1)\</script\>" in markdown
 
 
+def test_only_web_addresses_become_links(make_policy: PolicyFactory) -> None:
+    loaded = load_policy(make_policy(lambda data: data["organization"]["contact"].update(url="javascript:alert(1)")))
+    page = render_notice(loaded, "en", "html")
+    assert "<dd>javascript:alert(1)</dd>" in page
+    assert 'href="javascript' not in page
+    assert "](javascript" not in render_notice(loaded, "en", "md")
+
+
 def test_footer_has_version_hash_and_effective_date() -> None:
     loaded = load_policy(MINIMAL)
     page = render_notice(loaded, "en", "html")

@@ -10,12 +10,13 @@ import typer
 
 
 def worker(
-    concurrency: Annotated[int | None, typer.Option(help="jobs run at once [default: PRIVACYDESK_WORKER_CONCURRENCY]", min=1)] = None,
+    concurrency: Annotated[int | None, typer.Option(help="jobs run at once (default: PRIVACYDESK_WORKER_CONCURRENCY)", min=1)] = None,
     queue: Annotated[
-        list[str] | None, typer.Option("--queue", "-q", help="serve only this queue (repeatable) [default: every queue]")
+        list[str] | None, typer.Option("--queue", "-q", help="serve only this queue (repeatable; default: every queue)")
     ] = None,
     modules: Annotated[
-        list[str] | None, typer.Option("--import", help="also import this module, which registers more tasks (repeatable)")
+        list[str] | None,
+        typer.Option("--import", help="also import this module (on the Python path), which registers more tasks (repeatable)"),
     ] = None,
 ) -> None:
     """Process jobs until SIGINT/SIGTERM; run as many workers as needed, on any machine, against one database."""

@@ -20,17 +20,22 @@ from privacydesk.db.engine import database_url
 # Modules whose import registers tasks; a domain with a tasks.py adds itself here.
 TASK_MODULES = ["privacydesk.jobs.tasks", "privacydesk.mail.tasks"]
 
-# Waits of base ** (attempt + 1) seconds. Internal work: 2, 4, 8, 16, 32 s (about a minute).
+# max_attempts counts retries; retry n waits base ** n seconds. Internal work: 2, 4, 8, 16, 32 s.
 STANDARD_RETRY = RetryStrategy(max_attempts=5, exponential_wait=2)
-# Outside systems (SMTP, connectors) may be down for a while: 3 s ... 5.5 h, 10 runs over about 8 h.
+# Outside systems (SMTP, connectors) may be down for a while: 3 s, 9 s, ... 5.5 h; 10 runs over about 8 h.
 PATIENT_RETRY = RetryStrategy(max_attempts=9, exponential_wait=3)
 
 
 def conninfo(url: str) -> str:
     """The libpq connection string of a SQLAlchemy PostgreSQL URL."""
     parsed = make_url(url)
-    options: dict[str, Any] = {"host": parsed.host, "port": parsed.port, "dbname": parsed.database, "user": parsed.username}
-    options["password"] = parsed.password
+    options: dict[str, Any] = {
+        "host": parsed.host,
+        "port": parsed.port,
+        "dbname": parsed.database,
+        "user": parsed.username,
+        "password": parsed.password,
+    }
     # Query parameters (sslmode, a socket directory as host, ...) are libpq options already.
     options.update({key: value if isinstance(value, str) else value[-1] for key, value in parsed.query.items()})
     return make_conninfo(**{key: value for key, value in options.items() if value is not None})

@@ -23,3 +23,10 @@ async def retry_stalled_jobs(timestamp: int) -> None:
         except ConnectorException:  # it finished or was retried since we looked: nothing to do
             continue
         log.warning("retrying a job whose worker stopped", extra={"job_id": job.id, "task": job.task_name, "worker_id": job.worker_id})
+
+
+@app.periodic(cron="17 3 * * *")
+@app.task(name="jobs.remove_old", queueing_lock="jobs.remove_old")
+async def remove_old_jobs(timestamp: int) -> None:
+    """Delete jobs that succeeded over a week ago (a periodic task alone adds 1,440 a day); failed ones stay for inspection."""
+    await app.job_manager.delete_old_jobs(nb_hours=7 * 24)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Iterable
@@ -12,6 +13,8 @@ from procrastinate.app import WorkerOptions
 
 from privacydesk.config import get_settings
 from privacydesk.jobs.app import app
+
+log = logging.getLogger(__name__)
 
 
 def worker_options(*, concurrency: int | None = None, queues: Iterable[str] | None = None) -> WorkerOptions:
@@ -44,9 +47,17 @@ async def running_worker() -> AsyncIterator[None]:
     options["install_signal_handlers"] = False
     async with app.open_async():
         worker = asyncio.create_task(app.run_worker_async(**options))
+        worker.add_done_callback(_report_stop)
         try:
             yield
         finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            if not worker.done():  # a crashed worker was reported already
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+
+
+def _report_stop(worker: asyncio.Task[None]) -> None:
+    # Said at once: the service keeps answering without its worker, and jobs would only pile up.
+    if not worker.cancelled() and worker.exception() is not None:
+        log.error("the in-process job worker stopped", exc_info=worker.exception())

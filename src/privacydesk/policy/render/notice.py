@@ -22,8 +22,9 @@ Format = Literal["html", "md"]
 _TEMPLATES = Path(__file__).parent / "templates"
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
-# Art. 21(2)-(3): objection to these purposes is absolute.
-_MARKETING_ROOTS = ("dpv:Marketing", "dpv:Advertising")
+# Art. 21(2)-(3): objection to these purposes is absolute. DPV files public relations under
+# marketing too, but it is not direct marketing, so only these branches (and plain marketing) count.
+_MARKETING_ROOTS = ("dpv:DirectMarketing", "dpv:Advertising", "dpv:SocialMediaMarketing")
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,8 @@ def _environment(fmt: Format, lang: str) -> Environment:
     env.filters["oneline"] = _oneline
     env.filters["cell"] = _markdown_cell
     env.filters["code"] = _markdown_code
+    # Only web addresses become links: a `javascript:` URL in a policy must not run in a reader's browser.
+    env.tests["web_address"] = lambda value: str(value).startswith(("https://", "http://"))
     return env
 
 
@@ -407,13 +410,13 @@ def _contact(contact: Contact) -> ContactView:
 
 @cache
 def _marketing_terms() -> frozenset[str]:
-    """Marketing and advertising purposes, with every DPV term below them."""
+    """Direct marketing purposes: plain marketing, and the direct marketing branches with every term below them."""
     children: dict[str, list[str]] = {}
     by_iri = {term.iri: term.id for term in taxonomy.terms().values()}
     for term in taxonomy.terms().values():
         for parent in term.broader:
             children.setdefault(by_iri.get(parent, parent), []).append(term.id)
-    found: set[str] = set()
+    found = {"dpv:Marketing"}
     pending = list(_MARKETING_ROOTS)
     while pending:
         current = pending.pop()
