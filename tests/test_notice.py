@@ -56,11 +56,15 @@ def _html_problems(page: str) -> list[str]:
     return parser.problems + [f"<{tag}> never closed" for tag in parser.open]
 
 
-def _markdown_table_problems(page: str) -> list[str]:
-    """Rows of one table must all have the header's number of cells."""
+def _markdown_problems(page: str) -> list[str]:
+    """Rows of one table have the header's number of cells; prose never runs on from a list or a table."""
     problems: list[str] = []
     width = None
+    previous = ""
     for number, line in enumerate(page.splitlines(), 1):
+        if line and not line.startswith(("|", "- ")) and previous.startswith(("|", "- ")):
+            problems.append(f"line {number} runs on from the line before: {line}")
+        previous = line
         if not line.startswith("|"):
             width = None
             continue
@@ -100,7 +104,7 @@ def test_notice_renders(path: Path, lang: str, fmt: str) -> None:
             assert str(escape(title)) in page
     else:
         assert page.startswith(f"# {gettext(lang, 'Privacy notice')}\n")
-        assert _markdown_table_problems(page) == []
+        assert _markdown_problems(page) == []
         assert "\n\n\n" not in page
 
 

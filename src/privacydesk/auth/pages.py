@@ -72,8 +72,7 @@ def logout(session: DbSession, principal: CurrentPrincipal) -> Response:
 @account_router.get("/account")
 def account(request: Request, principal: CurrentPrincipal) -> Response:
     """Who is signed in, with which role and permissions."""
-    token = csrf.token_for(principal.session_hash) if principal.session_hash else None
-    context = {"principal": principal, "permissions": sorted(principal.permissions), "csrf_token": token}
+    context = {"principal": principal, "permissions": sorted(principal.permissions), "csrf_token": csrf.session_token(principal)}
     return templates.TemplateResponse(request, "account.html", context, headers=PAGE_HEADERS)
 
 
