@@ -76,12 +76,12 @@ DEFAULT_DIGITAL_CONSENT_AGE = 16
 @cache
 def iso_countries() -> frozenset[str]:
     """ISO 3166-1 alpha-2 codes known to the CLDR."""
-    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+    return frozenset(code for code in Locale("en").territories if isinstance(code, str) and len(code) == 2 and code.isalpha())
 
 
 def country_name(code: str, lang: str) -> str:
     """The country's name in `lang`, from the CLDR."""
-    return Locale(lang).territories.get(code, code)
+    return str(Locale(lang).territories.get(code, code))
 
 
 def needs_safeguard(country: str) -> bool:

@@ -41,7 +41,7 @@ class Duration:
             raise ValueError(f"write {f'{amount} {expected}'!r}, not {text!r}")
         if amount == 0:
             raise ValueError(f"{text!r} is zero; a duration must be positive")
-        return cls(amount, unit)  # type: ignore[arg-type]
+        return cls(amount, unit)
 
     def delta(self) -> relativedelta:
         """The calendar delta this duration stands for."""

@@ -65,7 +65,7 @@ class Text(RootModel[str | dict[Language, str]]):
             return self.root
         for candidate in (lang, *fallback, "en"):
             if candidate in self.root:
-                return self.root[candidate]  # type: ignore[index]
+                return self.root[candidate]
         return next(iter(self.root.values()))
 
     def languages(self) -> set[str] | None:

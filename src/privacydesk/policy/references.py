@@ -17,7 +17,7 @@ def check_references(policy: Policy) -> list[Problem]:
 
 def _problems(policy: Policy) -> Iterator[Problem]:
     for name, activity in policy.activities.items():
-        here = ("activities", name)
+        here: tuple[str, ...] = ("activities", name)
         yield from _each(activity.subjects, policy.subjects, (*here, "subjects"), "data-subject type")
         yield from _each(activity.data.required, policy.data, (*here, "data", "required"), "data category")
         yield from _each(activity.data.optional, policy.data, (*here, "data", "optional"), "data category")
