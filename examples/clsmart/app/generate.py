@@ -226,16 +226,19 @@ def generate(ctx: appkit.Context) -> Iterator[tuple[str, dict[str, Any]]]:
         first, last = fake.first_name(), fake.last_name()
         email = f"{_slug(first)}.{_slug(last)}.{user}@{fake.free_email_domain()}"
         phone = fake.phone_number() if rng.random() < 0.6 else None
-        yield "customers", {
-            "id": customer_id,
-            "email": email,
-            "password_hash": "$2b$12$" + hashlib.sha256(f"pw{user}".encode()).hexdigest()[:53],
-            "first_name": first,
-            "last_name": last,
-            "phone": phone,
-            "created_at": created,
-            "last_login_at": last_login,
-        }
+        yield (
+            "customers",
+            {
+                "id": customer_id,
+                "email": email,
+                "password_hash": "$2b$12$" + hashlib.sha256(f"pw{user}".encode()).hexdigest()[:53],
+                "first_name": first,
+                "last_name": last,
+                "phone": phone,
+                "created_at": created,
+                "last_login_at": last_login,
+            },
+        )
 
         shipping: list[dict[str, Any]] = []
         for _ in range(1 if rng.random() < 0.8 else 2):
@@ -260,122 +263,149 @@ def generate(ctx: appkit.Context) -> Iterator[tuple[str, dict[str, Any]]]:
             items = [(rng.choice(PRODUCTS), rng.choice((1, 1, 1, 2, 3))) for _ in range(rng.randint(1, 3))]
             total = sum((price * quantity for (_, _, price), quantity in items), Decimal("0.00"))
             delivered = ordered < now - timedelta(days=10)
-            yield "orders", {
-                "id": order_id,
-                "customer_id": customer_id,
-                "number": f"CL{ordered:%y}{order_id:07d}",
-                "status": rng.choice(("delivered", "delivered", "delivered", "cancelled")) if delivered else "shipped",
-                "total": total,
-                "currency": "CZK",
-                "contact_email": email,
-                "shipping_name": address["recipient_name"],
-                "shipping_street": address["street"],
-                "shipping_city": address["city"],
-                "shipping_postal_code": address["postal_code"],
-                "shipping_country": address["country"],
-                "shipping_phone": phone,
-                "ordered_at": ordered,
-            }
+            yield (
+                "orders",
+                {
+                    "id": order_id,
+                    "customer_id": customer_id,
+                    "number": f"CL{ordered:%y}{order_id:07d}",
+                    "status": rng.choice(("delivered", "delivered", "delivered", "cancelled")) if delivered else "shipped",
+                    "total": total,
+                    "currency": "CZK",
+                    "contact_email": email,
+                    "shipping_name": address["recipient_name"],
+                    "shipping_street": address["street"],
+                    "shipping_city": address["city"],
+                    "shipping_postal_code": address["postal_code"],
+                    "shipping_country": address["country"],
+                    "shipping_phone": phone,
+                    "ordered_at": ordered,
+                },
+            )
             for (sku, product, price), quantity in items:
-                yield "order_items", {
-                    "id": ids.next("order_items"),
-                    "order_id": order_id,
-                    "sku": sku,
-                    "product_name": product,
-                    "quantity": quantity,
-                    "unit_price": price,
-                }
+                yield (
+                    "order_items",
+                    {
+                        "id": ids.next("order_items"),
+                        "order_id": order_id,
+                        "sku": sku,
+                        "product_name": product,
+                        "quantity": quantity,
+                        "unit_price": price,
+                    },
+                )
             attempts = 2 if rng.random() < 0.08 else 1
             for attempt in range(attempts):
-                yield "payments", {
-                    "id": ids.next("payments"),
-                    "order_id": order_id,
-                    "provider": "paypal",
-                    "provider_reference": f"{rng.getrandbits(80):020X}",
-                    "method": rng.choice(("card", "card", "paypal", "bank_transfer")),
-                    "amount": total,
-                    "status": "failed" if attempt < attempts - 1 else "completed",
-                    "created_at": ordered + timedelta(minutes=1 + attempt * 10),
-                }
+                yield (
+                    "payments",
+                    {
+                        "id": ids.next("payments"),
+                        "order_id": order_id,
+                        "provider": "paypal",
+                        "provider_reference": f"{rng.getrandbits(80):020X}",
+                        "method": rng.choice(("card", "card", "paypal", "bank_transfer")),
+                        "amount": total,
+                        "status": "failed" if attempt < attempts - 1 else "completed",
+                        "created_at": ordered + timedelta(minutes=1 + attempt * 10),
+                    },
+                )
 
         for channel, share in (("email", 0.35), ("sms", 0.1)):
             if rng.random() < share and (channel == "email" or phone):
                 # Engagement counts as activity, so a subscription never outlives its customer's last activity.
                 subscribed = _between(ctx, created, last_login)
                 unsubscribed = _between(ctx, subscribed, last_login) if rng.random() < 0.2 else None
-                yield "newsletter_subscriptions", {
-                    "id": ids.next("newsletter_subscriptions"),
-                    "customer_id": customer_id,
-                    "channel": channel,
-                    "email": email if channel == "email" else None,
-                    "phone": phone if channel == "sms" else None,
-                    "first_name": first,
-                    "subscribed_at": subscribed,
-                    "unsubscribed_at": unsubscribed,
-                    "last_engaged_at": _between(ctx, subscribed, unsubscribed or last_login),
-                }
+                yield (
+                    "newsletter_subscriptions",
+                    {
+                        "id": ids.next("newsletter_subscriptions"),
+                        "customer_id": customer_id,
+                        "channel": channel,
+                        "email": email if channel == "email" else None,
+                        "phone": phone if channel == "sms" else None,
+                        "first_name": first,
+                        "subscribed_at": subscribed,
+                        "unsubscribed_at": unsubscribed,
+                        "last_engaged_at": _between(ctx, subscribed, unsubscribed or last_login),
+                    },
+                )
         if user % 5 == 0:
             # A newsletter subscriber without a customer account.
             subscribed = _between(ctx, now - HISTORY, now)
-            yield "newsletter_subscriptions", {
-                "id": ids.next("newsletter_subscriptions"),
-                "customer_id": None,
-                "channel": "email",
-                "email": f"odber.{user}@{fake.free_email_domain()}",
-                "phone": None,
-                "first_name": None,
-                "subscribed_at": subscribed,
-                "unsubscribed_at": None,
-                "last_engaged_at": _between(ctx, subscribed, now),
-            }
+            yield (
+                "newsletter_subscriptions",
+                {
+                    "id": ids.next("newsletter_subscriptions"),
+                    "customer_id": None,
+                    "channel": "email",
+                    "email": f"odber.{user}@{fake.free_email_domain()}",
+                    "phone": None,
+                    "first_name": None,
+                    "subscribed_at": subscribed,
+                    "unsubscribed_at": None,
+                    "last_engaged_at": _between(ctx, subscribed, now),
+                },
+            )
 
         if rng.random() < 0.2:
-            yield "support_tickets", {
-                "id": ids.next("support_tickets"),
-                "customer_id": customer_id,
-                "email": email,
-                "name": f"{first} {last}",
-                "subject": rng.choice(SUBJECTS),
-                "message": fake.paragraph(nb_sentences=3),
-                "status": rng.choice(("closed", "closed", "open")),
-                "created_at": _between(ctx, created, last_login),
-            }
+            yield (
+                "support_tickets",
+                {
+                    "id": ids.next("support_tickets"),
+                    "customer_id": customer_id,
+                    "email": email,
+                    "name": f"{first} {last}",
+                    "subject": rng.choice(SUBJECTS),
+                    "message": fake.paragraph(nb_sentences=3),
+                    "status": rng.choice(("closed", "closed", "open")),
+                    "created_at": _between(ctx, created, last_login),
+                },
+            )
         if user % 40 == 1:
             full_name = f"{first} {last}"
-            yield "identity_verifications", {
-                "id": ids.next("identity_verifications"),
-                "customer_id": customer_id,
-                "email": email,
-                "full_name": full_name,
-                "document_type": rng.choice(("id_card", "passport")),
-                "document_number": f"{rng.randrange(10**8, 10**9)}",
-                "outcome": rng.choice(("verified", "verified", "rejected")),
-                "verified_at": _between(ctx, created, last_login),
-            }
+            yield (
+                "identity_verifications",
+                {
+                    "id": ids.next("identity_verifications"),
+                    "customer_id": customer_id,
+                    "email": email,
+                    "full_name": full_name,
+                    "document_type": rng.choice(("id_card", "passport")),
+                    "document_number": f"{rng.randrange(10**8, 10**9)}",
+                    "outcome": rng.choice(("verified", "verified", "rejected")),
+                    "verified_at": _between(ctx, created, last_login),
+                },
+            )
 
         agent = rng.choice(agents)
         for _ in range(rng.randint(2, 5)):
-            yield "login_events", {
-                "id": ids.next("login_events"),
-                "customer_id": customer_id,
-                "ip_address": _ip(ctx),
-                "user_agent": agent,
-                "outcome": "success" if rng.random() < 0.9 else "wrong_password",
-                "created_at": _between(ctx, created, last_login),
-            }
+            yield (
+                "login_events",
+                {
+                    "id": ids.next("login_events"),
+                    "customer_id": customer_id,
+                    "ip_address": _ip(ctx),
+                    "user_agent": agent,
+                    "outcome": "success" if rng.random() < 0.9 else "wrong_password",
+                    "created_at": _between(ctx, created, last_login),
+                },
+            )
         if rng.random() < 0.5:
             # Visitors who accepted analytics cookies; signed-in views carry the customer.
             visitor = _visitor(ctx)
             for _ in range(rng.randint(1, 5)):
-                yield "page_views", {
-                    "id": ids.next("page_views"),
-                    "visitor_id": visitor,
-                    "customer_id": customer_id if rng.random() < 0.6 else None,
-                    "path": rng.choice(PAGES),
-                    "referrer": rng.choice(REFERRERS),
-                    "user_agent": agent,
-                    "created_at": _between(ctx, created, last_login),
-                }
+                yield (
+                    "page_views",
+                    {
+                        "id": ids.next("page_views"),
+                        "visitor_id": visitor,
+                        "customer_id": customer_id if rng.random() < 0.6 else None,
+                        "path": rng.choice(PAGES),
+                        "referrer": rng.choice(REFERRERS),
+                        "user_agent": agent,
+                        "created_at": _between(ctx, created, last_login),
+                    },
+                )
 
 
 if __name__ == "__main__":

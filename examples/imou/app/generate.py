@@ -359,7 +359,18 @@ COUNTRIES = ("PL",) * 17 + ("DE", "CZ", "RO")
 CAMERA_MODELS = ("IPC-A22EP", "IPC-A42P", "IPC-C22EP", "IPC-F22FP", "IPC-K22P", "IPC-GS7EP", "IPC-S41FP", "IPC-T26EP", "DB11", "DB61i")
 RECORDER_MODELS = ("NVR1104HS", "NVR1108HS")
 DEVICE_NAMES = (
-    "Salon", "Wejście", "Garaż", "Ogród", "Pokój dziecka", "Biuro", "Podjazd", "Kuchnia", "Taras", "Brama", "Dzwonek", "Piwnica",
+    "Salon",
+    "Wejście",
+    "Garaż",
+    "Ogród",
+    "Pokój dziecka",
+    "Biuro",
+    "Podjazd",
+    "Kuchnia",
+    "Taras",
+    "Brama",
+    "Dzwonek",
+    "Piwnica",
 )
 PHONE_MODELS = (
     ("Samsung Galaxy A52", "Android 13"),
@@ -411,8 +422,16 @@ TICKETS = (
 UX_SCREENS = ("home", "live_view", "playback", "device_settings", "cloud_storage", "messages", "me", "share")
 UX_ACTIONS = ("open", "tap_button", "swipe", "zoom", "change_setting", "play", "close")
 WEB_PAGES = (
-    "/pl/", "/pl/products/cameras", "/pl/products/doorbells", "/pl/cloud-storage", "/pl/support/download",
-    "/pl/support/faq", "/pl/news", "/pl/products/ranger-2", "/pl/login", "/pl/rma",
+    "/pl/",
+    "/pl/products/cameras",
+    "/pl/products/doorbells",
+    "/pl/cloud-storage",
+    "/pl/support/download",
+    "/pl/support/faq",
+    "/pl/news",
+    "/pl/products/ranger-2",
+    "/pl/login",
+    "/pl/rma",
 )
 REFERRERS = (None, None, "https://www.google.com/", "https://www.facebook.com/", "https://allegro.pl/", "https://www.youtube.com/")
 USER_AGENTS = (
@@ -561,14 +580,17 @@ class Rows:
             closing = rng.random() < 0.1
             requested_at = self.ago(rng.uniform(0, 2)) if closing else self.between(created_at, self.now)
             registered_with = rng.random()
-            yield "deregistrations", {
-                "id": self.new_id("deregistrations"),
-                "account_id": uid,
-                "email": email if registered_with < 0.8 else None,
-                "phone": phone if registered_with >= 0.7 else None,
-                "requested_at": requested_at,
-                "completed_at": None if closing else min(requested_at + timedelta(hours=rng.uniform(1, 72)), self.now),
-            }
+            yield (
+                "deregistrations",
+                {
+                    "id": self.new_id("deregistrations"),
+                    "account_id": uid,
+                    "email": email if registered_with < 0.8 else None,
+                    "phone": phone if registered_with >= 0.7 else None,
+                    "requested_at": requested_at,
+                    "completed_at": None if closing else min(requested_at + timedelta(hours=rng.uniform(1, 72)), self.now),
+                },
+            )
             if rng.random() < 0.3:
                 code, _, price, _ = rng.choice(PLANS[1:])
                 yield from self.invoice(uid, person, email, code=code, price=price, ordered_at=self.between(created_at, requested_at))
@@ -590,22 +612,25 @@ class Rows:
         user_phone = phone if registered_with >= 0.7 else None
         social = rng.random() < 0.15
         ux_plan = rng.random() < 0.35
-        yield "users", {
-            "id": uid,
-            "email": user_email,
-            "phone": user_phone,
-            "country_region": rng.choice(COUNTRIES),
-            "nickname": f"{person.first}{rng.randrange(10, 99)}" if rng.random() < 0.6 else person.first,
-            "password_hash": self.secret_hash(),
-            "avatar_url": f"https://cdn.imoulife.com/avatar/{uid}/{rng.getrandbits(32):08x}.jpg" if rng.random() < 0.3 else None,
-            "social_provider": rng.choice(("facebook", "google", "apple")) if social else None,
-            "social_nickname": person.full_name if social else None,
-            "social_avatar_url": f"https://graph.facebook.com/{rng.getrandbits(52)}/picture" if social else None,
-            "ux_plan_enabled": ux_plan,
-            "status": "closing" if deregistered else "active",
-            "created_at": created_at,
-            "last_active_at": last_active_at,
-        }
+        yield (
+            "users",
+            {
+                "id": uid,
+                "email": user_email,
+                "phone": user_phone,
+                "country_region": rng.choice(COUNTRIES),
+                "nickname": f"{person.first}{rng.randrange(10, 99)}" if rng.random() < 0.6 else person.first,
+                "password_hash": self.secret_hash(),
+                "avatar_url": f"https://cdn.imoulife.com/avatar/{uid}/{rng.getrandbits(32):08x}.jpg" if rng.random() < 0.3 else None,
+                "social_provider": rng.choice(("facebook", "google", "apple")) if social else None,
+                "social_nickname": person.full_name if social else None,
+                "social_avatar_url": f"https://graph.facebook.com/{rng.getrandbits(52)}/picture" if social else None,
+                "ux_plan_enabled": ux_plan,
+                "status": "closing" if deregistered else "active",
+                "created_at": created_at,
+                "last_active_at": last_active_at,
+            },
+        )
         self.recent_users.append((uid, user_email, user_phone))
         yield from self.terminals(uid, created_at, last_active_at)
         home_ip = self.public_ip()
@@ -620,24 +645,30 @@ class Rows:
             yield from self.ticket(uid, user_email or email, created_at, last_active_at)
         if ux_plan:
             for _ in range(3):
-                yield "ux_events", {
-                    "id": self.new_id("ux_events"),
-                    "user_id": uid,
-                    "screen": rng.choice(UX_SCREENS),
-                    "action": rng.choice(UX_ACTIONS),
-                    "occurred_at": max(last_active_at - timedelta(seconds=int(rng.uniform(0, 500 * 86_400))), created_at),
-                }
+                yield (
+                    "ux_events",
+                    {
+                        "id": self.new_id("ux_events"),
+                        "user_id": uid,
+                        "screen": rng.choice(UX_SCREENS),
+                        "action": rng.choice(UX_ACTIONS),
+                        "occurred_at": max(last_active_at - timedelta(seconds=int(rng.uniform(0, 500 * 86_400))), created_at),
+                    },
+                )
         if rng.random() < 0.6:
-            yield "web_visits", {
-                "id": self.new_id("web_visits"),
-                "user_id": uid if rng.random() < 0.4 else None,
-                "visitor_id": f"{rng.getrandbits(64):016x}.{rng.getrandbits(32)}",
-                "ip_address": home_ip,
-                "user_agent": rng.choice(USER_AGENTS),
-                "page": rng.choice(WEB_PAGES),
-                "referrer": rng.choice(REFERRERS),
-                "visited_at": self.ago(rng.uniform(0, 600)),
-            }
+            yield (
+                "web_visits",
+                {
+                    "id": self.new_id("web_visits"),
+                    "user_id": uid if rng.random() < 0.4 else None,
+                    "visitor_id": f"{rng.getrandbits(64):016x}.{rng.getrandbits(32)}",
+                    "ip_address": home_ip,
+                    "user_agent": rng.choice(USER_AGENTS),
+                    "page": rng.choice(WEB_PAGES),
+                    "referrer": rng.choice(REFERRERS),
+                    "visited_at": self.ago(rng.uniform(0, 600)),
+                },
+            )
 
     def terminals(self, uid: int, created_at: datetime, last_active_at: datetime) -> Iterator[Row]:
         """The phones and tablets the person signs in from."""
@@ -646,19 +677,22 @@ class Rows:
             model, system = rng.choice(PHONE_MODELS)
             located = rng.random() < 0.4
             seen = last_active_at if terminal == 0 else self.between(created_at, last_active_at)
-            yield "app_sessions", {
-                "id": self.new_id("app_sessions"),
-                "user_id": uid,
-                "terminal_uid": f"{rng.getrandbits(128):032x}",
-                "terminal_model": model,
-                "terminal_os": system,
-                "gps_latitude": round(rng.uniform(49.0, 54.8), 5) if located else None,
-                "gps_longitude": round(rng.uniform(14.1, 24.1), 5) if located else None,
-                "push_token": f"{rng.getrandbits(256):064x}" if rng.random() < 0.6 else None,
-                "app_version": rng.choice(APP_VERSIONS),
-                "created_at": self.between(created_at, seen),
-                "last_seen_at": seen,
-            }
+            yield (
+                "app_sessions",
+                {
+                    "id": self.new_id("app_sessions"),
+                    "user_id": uid,
+                    "terminal_uid": f"{rng.getrandbits(128):032x}",
+                    "terminal_model": model,
+                    "terminal_os": system,
+                    "gps_latitude": round(rng.uniform(49.0, 54.8), 5) if located else None,
+                    "gps_longitude": round(rng.uniform(14.1, 24.1), 5) if located else None,
+                    "push_token": f"{rng.getrandbits(256):064x}" if rng.random() < 0.6 else None,
+                    "app_version": rng.choice(APP_VERSIONS),
+                    "created_at": self.between(created_at, seen),
+                    "last_seen_at": seen,
+                },
+            )
 
     def devices(self, uid: int, created_at: datetime, last_active_at: datetime, home_ip: str, owned: list[Device]) -> Iterator[Row]:
         """Cameras, doorbells and recorders bound to the account; appends them to `owned`."""
@@ -672,28 +706,33 @@ class Rows:
             added_at = self.between(created_at, last_active_at)
             owned.append((device_id, serial, name))
             sd_card = "true" if rng.random() < 0.6 else "false"
-            yield "devices", {
-                "id": device_id,
-                "user_id": uid,
-                "serial_number": serial,
-                "model": rng.choice(RECORDER_MODELS) if recorder else rng.choice(CAMERA_MODELS),
-                "name": name,
-                "firmware_version": f"2.840.0000000.{rng.randrange(10, 40)}.R.{added_at:%y%m%d}",
-                "wifi_ssid": None if recorder else f"{rng.choice(WIFI_PREFIXES)}{rng.getrandbits(16):04X}",
-                "password_hash": self.secret_hash(),
-                "timezone": "Europe/Warsaw",
-                "dst_enabled": True,
-                "mac_address": self.mac(device_id),
-                "ip_address": home_ip,
-                "port": 37777 if recorder else 80,
-                "geo_country": "PL",
-                "geo_city": city,
-                "channel_count": 4 if recorder else 1,
-                "online": rng.random() < 0.8,
-                "config": f'{{"motion_detection":true,"night_vision":"auto","sd_card":{sd_card}}}',
-                "cover_image_url": f"https://cdn.imoulife.com/cover/{serial}/{rng.getrandbits(32):08x}.jpg" if rng.random() < 0.4 else None,
-                "added_at": added_at,
-            }
+            yield (
+                "devices",
+                {
+                    "id": device_id,
+                    "user_id": uid,
+                    "serial_number": serial,
+                    "model": rng.choice(RECORDER_MODELS) if recorder else rng.choice(CAMERA_MODELS),
+                    "name": name,
+                    "firmware_version": f"2.840.0000000.{rng.randrange(10, 40)}.R.{added_at:%y%m%d}",
+                    "wifi_ssid": None if recorder else f"{rng.choice(WIFI_PREFIXES)}{rng.getrandbits(16):04X}",
+                    "password_hash": self.secret_hash(),
+                    "timezone": "Europe/Warsaw",
+                    "dst_enabled": True,
+                    "mac_address": self.mac(device_id),
+                    "ip_address": home_ip,
+                    "port": 37777 if recorder else 80,
+                    "geo_country": "PL",
+                    "geo_city": city,
+                    "channel_count": 4 if recorder else 1,
+                    "online": rng.random() < 0.8,
+                    "config": f'{{"motion_detection":true,"night_vision":"auto","sd_card":{sd_card}}}',
+                    "cover_image_url": f"https://cdn.imoulife.com/cover/{serial}/{rng.getrandbits(32):08x}.jpg"
+                    if rng.random() < 0.4
+                    else None,
+                    "added_at": added_at,
+                },
+            )
 
     def share(self, uid: int, device_id: int, created_at: datetime, last_active_at: datetime) -> Iterator[Row]:
         """Sometimes a device shared with an earlier user, or with someone not yet registered."""
@@ -703,16 +742,19 @@ class Rows:
         invitee_id, invitee_email, invitee_phone = rng.choice(self.recent_users)
         registered = invitee_id != uid and rng.random() < 0.7
         stranger = rng.choice(self.pools.people)
-        yield "device_shares", {
-            "id": self.new_id("device_shares"),
-            "device_id": device_id,
-            "owner_id": uid,
-            "invitee_user_id": invitee_id if registered else None,
-            "invitee_email": invitee_email if registered else f"{stranger.handle}.g{uid}@{rng.choice(EMAIL_DOMAINS)}",
-            "invitee_phone": invitee_phone if registered else None,
-            "permission": rng.choice(("view", "view", "control")),
-            "shared_at": self.between(created_at, last_active_at),
-        }
+        yield (
+            "device_shares",
+            {
+                "id": self.new_id("device_shares"),
+                "device_id": device_id,
+                "owner_id": uid,
+                "invitee_user_id": invitee_id if registered else None,
+                "invitee_email": invitee_email if registered else f"{stranger.handle}.g{uid}@{rng.choice(EMAIL_DOMAINS)}",
+                "invitee_phone": invitee_phone if registered else None,
+                "permission": rng.choice(("view", "view", "control")),
+                "shared_at": self.between(created_at, last_active_at),
+            },
+        )
 
     def alarms(self, uid: int, owned: list[Device]) -> Iterator[Row]:
         """Alarm messages of the last three weeks, most with a snapshot; a third are younger than 7 days."""
@@ -722,23 +764,29 @@ class Rows:
             event, text = rng.choice(ALARMS)
             created = self.ago(rng.uniform(0, 21))
             alarm_id = self.new_id("alarm_messages")
-            yield "alarm_messages", {
-                "id": alarm_id,
-                "user_id": uid,
-                "device_id": device_id,
-                "channel_id": 0,
-                "event_type": event,
-                "message": f"{text} — {name}",
-                "push_id": f"{rng.getrandbits(96):024x}" if rng.random() < 0.6 else None,
-                "created_at": created,
-            }
+            yield (
+                "alarm_messages",
+                {
+                    "id": alarm_id,
+                    "user_id": uid,
+                    "device_id": device_id,
+                    "channel_id": 0,
+                    "event_type": event,
+                    "message": f"{text} — {name}",
+                    "push_id": f"{rng.getrandbits(96):024x}" if rng.random() < 0.6 else None,
+                    "created_at": created,
+                },
+            )
             if event != "device_offline" and rng.random() < 0.8:
-                yield "alarm_snapshots", {
-                    "id": self.new_id("alarm_snapshots"),
-                    "alarm_id": alarm_id,
-                    "object_key": f"snapshots/{uid}/{serial}/{alarm_id}.jpg",
-                    "captured_at": created,
-                }
+                yield (
+                    "alarm_snapshots",
+                    {
+                        "id": self.new_id("alarm_snapshots"),
+                        "alarm_id": alarm_id,
+                        "object_key": f"snapshots/{uid}/{serial}/{alarm_id}.jpg",
+                        "captured_at": created,
+                    },
+                )
 
     def cloud_plan(self, uid: int, person: Person, email: str, owned: list[Device], created_at: datetime) -> Iterator[Row]:
         """A cloud storage plan with its recordings, maybe a transfer, and its orders and invoices."""
@@ -754,39 +802,48 @@ class Rows:
         gift_card = price > 0 and rng.random() < 0.1
         device_id, serial, name = rng.choice(owned)
         subscription_id = self.new_id("subscriptions")
-        yield "subscriptions", {
-            "id": subscription_id,
-            "user_id": uid,
-            "device_id": device_id,
-            "plan_code": code,
-            "storage_days": storage_days,
-            "gift_card_code": f"GC-{rng.getrandbits(16):04X}-{rng.getrandbits(16):04X}" if gift_card else None,
-            "auto_renew": auto_renew,
-            "started_at": started_at,
-            "ends_at": ends_at,
-        }
+        yield (
+            "subscriptions",
+            {
+                "id": subscription_id,
+                "user_id": uid,
+                "device_id": device_id,
+                "plan_code": code,
+                "storage_days": storage_days,
+                "gift_card_code": f"GC-{rng.getrandbits(16):04X}-{rng.getrandbits(16):04X}" if gift_card else None,
+                "auto_renew": auto_renew,
+                "started_at": started_at,
+                "ends_at": ends_at,
+            },
+        )
         window_end = min(ends_at, self.now)
         window_start = max(started_at, window_end - timedelta(days=storage_days))
         for _ in range(rng.randrange(2, 7)):
             recording_id = self.new_id("cloud_recordings")
-            yield "cloud_recordings", {
-                "id": recording_id,
-                "subscription_id": subscription_id,
-                "device_id": device_id,
-                "channel_id": 0,
-                "object_key": f"recordings/{uid}/{serial}/{recording_id}.mp4",
-                "started_at": self.between(window_start, window_end),
-                "duration_seconds": rng.randrange(10, 180),
-            }
+            yield (
+                "cloud_recordings",
+                {
+                    "id": recording_id,
+                    "subscription_id": subscription_id,
+                    "device_id": device_id,
+                    "channel_id": 0,
+                    "object_key": f"recordings/{uid}/{serial}/{recording_id}.mp4",
+                    "started_at": self.between(window_start, window_end),
+                    "duration_seconds": rng.randrange(10, 180),
+                },
+            )
         if len(owned) > 1 and rng.random() < 0.15:
             target = next(entry for entry in owned if entry[0] != device_id)
-            yield "plan_transfers", {
-                "id": self.new_id("plan_transfers"),
-                "subscription_id": subscription_id,
-                "from_device_name": name,
-                "to_device_name": target[2],
-                "transferred_at": self.between(started_at, window_end),
-            }
+            yield (
+                "plan_transfers",
+                {
+                    "id": self.new_id("plan_transfers"),
+                    "subscription_id": subscription_id,
+                    "from_device_name": name,
+                    "to_device_name": target[2],
+                    "transferred_at": self.between(started_at, window_end),
+                },
+            )
         if price > 0 and not gift_card:
             # Only the last renewals are generated: enough for the tax hold, without inflating the row count.
             for index in range(max(0, periods - 3), periods):
@@ -796,60 +853,72 @@ class Rows:
         """An order of a cloud plan and its invoice."""
         rng = self.rng
         order_id = self.new_id("orders")
-        yield "orders", {
-            "id": order_id,
-            "user_id": uid,
-            "email": email,
-            "plan_code": code,
-            "payment_method": rng.choice(PAYMENT_METHODS),
-            "amount": price,
-            "currency": "PLN",
-            "ordered_at": ordered_at,
-        }
+        yield (
+            "orders",
+            {
+                "id": order_id,
+                "user_id": uid,
+                "email": email,
+                "plan_code": code,
+                "payment_method": rng.choice(PAYMENT_METHODS),
+                "amount": price,
+                "currency": "PLN",
+                "ordered_at": ordered_at,
+            },
+        )
         named = rng.random() < 0.6
-        yield "invoices", {
-            "id": self.new_id("invoices"),
-            "order_id": order_id,
-            "user_id": uid,
-            "invoice_number": f"FV/{ordered_at:%Y}/{order_id:08d}",
-            "buyer_name": person.full_name if named else None,
-            "buyer_email": email,
-            "billing_address": self.address() if named and rng.random() < 0.5 else None,
-            "amount": price,
-            "currency": "PLN",
-            "issued_at": ordered_at,
-        }
+        yield (
+            "invoices",
+            {
+                "id": self.new_id("invoices"),
+                "order_id": order_id,
+                "user_id": uid,
+                "invoice_number": f"FV/{ordered_at:%Y}/{order_id:08d}",
+                "buyer_name": person.full_name if named else None,
+                "buyer_email": email,
+                "billing_address": self.address() if named and rng.random() < 0.5 else None,
+                "amount": price,
+                "currency": "PLN",
+                "issued_at": ordered_at,
+            },
+        )
 
     def api_calls(self, uid: int, created_at: datetime, last_active_at: datetime, home_ip: str) -> Iterator[Row]:
         """API log lines from the two weeks before the person was last active."""
         rng = self.rng
         for _ in range(rng.choice((0, 1, 2, 2, 3))):
             method, endpoint = rng.choice(API_ENDPOINTS)
-            yield "api_logs", {
-                "id": self.new_id("api_logs"),
-                "user_id": uid,
-                "ip_address": self.public_ip() if rng.random() < 0.3 else home_ip,
-                "method": method,
-                "endpoint": endpoint,
-                "status_code": rng.choice((200, 200, 200, 200, 401, 500)),
-                "created_at": max(last_active_at - timedelta(seconds=int(rng.uniform(0, 14 * 86_400))), created_at),
-            }
+            yield (
+                "api_logs",
+                {
+                    "id": self.new_id("api_logs"),
+                    "user_id": uid,
+                    "ip_address": self.public_ip() if rng.random() < 0.3 else home_ip,
+                    "method": method,
+                    "endpoint": endpoint,
+                    "status_code": rng.choice((200, 200, 200, 200, 401, 500)),
+                    "created_at": max(last_active_at - timedelta(seconds=int(rng.uniform(0, 14 * 86_400))), created_at),
+                },
+            )
 
     def ticket(self, uid: int, email: str, created_at: datetime, last_active_at: datetime) -> Iterator[Row]:
         """A message sent by e-mail or through the in-app feedback form."""
         rng = self.rng
         subject, body = rng.choice(TICKETS)
         opened = self.between(created_at, last_active_at)
-        yield "support_tickets", {
-            "id": self.new_id("support_tickets"),
-            "user_id": uid,
-            "email": email,
-            "channel": rng.choice(("email", "app_feedback")),
-            "subject": subject,
-            "body": body,
-            "created_at": opened,
-            "closed_at": min(opened + timedelta(days=rng.uniform(0.1, 10)), self.now) if rng.random() < 0.85 else None,
-        }
+        yield (
+            "support_tickets",
+            {
+                "id": self.new_id("support_tickets"),
+                "user_id": uid,
+                "email": email,
+                "channel": rng.choice(("email", "app_feedback")),
+                "subject": subject,
+                "body": body,
+                "created_at": opened,
+                "closed_at": min(opened + timedelta(days=rng.uniform(0.1, 10)), self.now) if rng.random() < 0.85 else None,
+            },
+        )
 
     # ------------------------------------------------------------ outside the app
     def shop_order(self, person: Person, phone: str) -> Iterator[Row]:
@@ -858,16 +927,19 @@ class Rows:
         if rng.random() >= 0.3:
             return
         recipient = person if rng.random() < 0.8 else rng.choice(self.pools.people)
-        yield "device_orders", {
-            "id": self.new_id("device_orders"),
-            "platform": rng.choice(SALES_PLATFORMS),
-            "buyer_name": person.full_name,
-            "recipient_name": recipient.full_name,
-            "shipping_address": self.address(),
-            "contact_phone": phone,
-            "products": f"Imou {rng.choice(CAMERA_MODELS)} x{rng.choice((1, 1, 1, 2))}",
-            "ordered_at": self.ago(rng.uniform(0, 4 * 365)),
-        }
+        yield (
+            "device_orders",
+            {
+                "id": self.new_id("device_orders"),
+                "platform": rng.choice(SALES_PLATFORMS),
+                "buyer_name": person.full_name,
+                "recipient_name": recipient.full_name,
+                "shipping_address": self.address(),
+                "contact_phone": phone,
+                "products": f"Imou {rng.choice(CAMERA_MODELS)} x{rng.choice((1, 1, 1, 2))}",
+                "ordered_at": self.ago(rng.uniform(0, 4 * 365)),
+            },
+        )
 
     def marketing(self, uid: int, person: Person, email: str, phone: str) -> Iterator[Row]:
         """Taking part in a contest, draw, survey or exhibition, sometimes photographed there."""
@@ -878,30 +950,36 @@ class Rows:
         joined_at = self.ago(rng.uniform(0, 4 * 365))
         participant_id = self.new_id("marketing_participants")
         surveyed = rng.random() < 0.6
-        yield "marketing_participants", {
-            "id": participant_id,
-            "name": person.full_name,
-            "email": email,
-            "phone": phone if rng.random() < 0.5 else None,
-            "city": rng.choice(self.pools.cities),
-            "gender": rng.choice(GENDERS) if surveyed else None,
-            "age_range": rng.choice(AGE_RANGES) if surveyed else None,
-            "employment_status": rng.choice(EMPLOYMENT) if surveyed else None,
-            "habits": ", ".join(rng.sample(HABITS, 2)) if surveyed else None,
-            "survey_answers": rng.choice(SURVEY_ANSWERS) if surveyed else None,
-            "social_profile": f"https://www.facebook.com/{person.handle}.{uid}" if rng.random() < 0.2 else None,
-            "campaign": campaign,
-            "joined_at": joined_at,
-        }
+        yield (
+            "marketing_participants",
+            {
+                "id": participant_id,
+                "name": person.full_name,
+                "email": email,
+                "phone": phone if rng.random() < 0.5 else None,
+                "city": rng.choice(self.pools.cities),
+                "gender": rng.choice(GENDERS) if surveyed else None,
+                "age_range": rng.choice(AGE_RANGES) if surveyed else None,
+                "employment_status": rng.choice(EMPLOYMENT) if surveyed else None,
+                "habits": ", ".join(rng.sample(HABITS, 2)) if surveyed else None,
+                "survey_answers": rng.choice(SURVEY_ANSWERS) if surveyed else None,
+                "social_profile": f"https://www.facebook.com/{person.handle}.{uid}" if rng.random() < 0.2 else None,
+                "campaign": campaign,
+                "joined_at": joined_at,
+            },
+        )
         if offline:  # an exhibition or event: the participant was photographed
             photo_id = self.new_id("event_photos")
-            yield "event_photos", {
-                "id": photo_id,
-                "participant_id": participant_id,
-                "event_name": campaign,
-                "object_key": f"events/{campaign.lower().replace(' ', '-')}/{photo_id}.jpg",
-                "taken_at": joined_at,
-            }
+            yield (
+                "event_photos",
+                {
+                    "id": photo_id,
+                    "participant_id": participant_id,
+                    "event_name": campaign,
+                    "object_key": f"events/{campaign.lower().replace(' ', '-')}/{photo_id}.jpg",
+                    "taken_at": joined_at,
+                },
+            )
 
     def after_sales(self, uid: int, person: Person, email: str, phone: str) -> Iterator[Row]:
         """An RMA platform account with its repair requests, or a device password reset."""
@@ -910,46 +988,55 @@ class Rows:
             account_id = self.new_id("rma_accounts")
             opened = self.ago(rng.uniform(30, 4 * 365))
             last_login = self.between(opened, self.now)
-            yield "rma_accounts", {
-                "id": account_id,
-                "name": person.full_name,
-                "email": email,
-                "social_account": f"google:{person.handle}.{uid}" if rng.random() < 0.2 else None,
-                "country": "PL",
-                "password_hash": self.secret_hash(),
-                "language": "pl-PL",
-                "created_at": opened,
-                "last_login_at": last_login,
-            }
+            yield (
+                "rma_accounts",
+                {
+                    "id": account_id,
+                    "name": person.full_name,
+                    "email": email,
+                    "social_account": f"google:{person.handle}.{uid}" if rng.random() < 0.2 else None,
+                    "country": "PL",
+                    "password_hash": self.secret_hash(),
+                    "language": "pl-PL",
+                    "created_at": opened,
+                    "last_login_at": last_login,
+                },
+            )
             for _ in range(rng.choice((1, 1, 1, 2))):
                 submitted = self.between(opened, last_login)
                 closed = submitted + timedelta(days=rng.uniform(5, 30))
                 done = closed < self.now
-                yield "rma_requests", {
-                    "id": self.new_id("rma_requests"),
-                    "rma_account_id": account_id,
-                    "device_model": rng.choice(CAMERA_MODELS),
+                yield (
+                    "rma_requests",
+                    {
+                        "id": self.new_id("rma_requests"),
+                        "rma_account_id": account_id,
+                        "device_model": rng.choice(CAMERA_MODELS),
+                        "serial_number": f"R{rng.randrange(16**10):010X}",
+                        "mac_address": self.mac(rng.getrandbits(24)),
+                        "ip_address": self.public_ip() if rng.random() < 0.7 else None,
+                        "purchase_proof": f"Paragon nr {rng.randrange(1000, 99999)}/{submitted:%Y}, {rng.choice(SALES_PLATFORMS)}",
+                        "phone": phone,
+                        "return_name": person.full_name,
+                        "return_address": self.address(),
+                        "tracking_number": f"{rng.randrange(10**15, 10**16)}" if done else None,
+                        "return_details": f"{rng.choice(CARRIERS)}, odesłano {closed:%Y-%m-%d}" if done else None,
+                        "status": "closed" if done else "in_repair",
+                        "created_at": submitted,
+                        "closed_at": closed if done else None,
+                    },
+                )
+        if rng.random() < 0.03:
+            yield (
+                "device_password_resets",
+                {
+                    "id": self.new_id("device_password_resets"),
+                    "email": email,
                     "serial_number": f"R{rng.randrange(16**10):010X}",
                     "mac_address": self.mac(rng.getrandbits(24)),
-                    "ip_address": self.public_ip() if rng.random() < 0.7 else None,
-                    "purchase_proof": f"Paragon nr {rng.randrange(1000, 99999)}/{submitted:%Y}, {rng.choice(SALES_PLATFORMS)}",
-                    "phone": phone,
-                    "return_name": person.full_name,
-                    "return_address": self.address(),
-                    "tracking_number": f"{rng.randrange(10**15, 10**16)}" if done else None,
-                    "return_details": f"{rng.choice(CARRIERS)}, odesłano {closed:%Y-%m-%d}" if done else None,
-                    "status": "closed" if done else "in_repair",
-                    "created_at": submitted,
-                    "closed_at": closed if done else None,
-                }
-        if rng.random() < 0.03:
-            yield "device_password_resets", {
-                "id": self.new_id("device_password_resets"),
-                "email": email,
-                "serial_number": f"R{rng.randrange(16**10):010X}",
-                "mac_address": self.mac(rng.getrandbits(24)),
-                "requested_at": self.ago(rng.uniform(0, 120)),
-            }
+                    "requested_at": self.ago(rng.uniform(0, 120)),
+                },
+            )
 
     def newsletter(self, email: str) -> Iterator[Row]:
         """A newsletter subscription, confirmed by e-mail, sometimes ended."""
@@ -957,14 +1044,17 @@ class Rows:
         if rng.random() >= 0.15:
             return
         subscribed = self.ago(rng.uniform(1, 4 * 365))
-        yield "newsletter_subscriptions", {
-            "id": self.new_id("newsletter_subscriptions"),
-            "email": email,
-            "language": "pl",
-            "subscribed_at": subscribed,
-            "confirmed_at": subscribed + timedelta(minutes=rng.uniform(1, 600)) if rng.random() < 0.9 else None,
-            "unsubscribed_at": self.between(subscribed, self.now) if rng.random() < 0.25 else None,
-        }
+        yield (
+            "newsletter_subscriptions",
+            {
+                "id": self.new_id("newsletter_subscriptions"),
+                "email": email,
+                "language": "pl",
+                "subscribed_at": subscribed,
+                "confirmed_at": subscribed + timedelta(minutes=rng.uniform(1, 600)) if rng.random() < 0.9 else None,
+                "unsubscribed_at": self.between(subscribed, self.now) if rng.random() < 0.25 else None,
+            },
+        )
 
 
 def generate(ctx: appkit.Context) -> Iterator[Row]:

@@ -200,100 +200,121 @@ def generate(ctx: appkit.Context) -> Iterator[tuple[str, dict[str, Any]]]:
                 if issued > end:
                     break
                 invoice_id = ids.next("invoices")
-                yield "invoices", {
-                    "id": invoice_id,
-                    "account_id": account_id,
-                    "number": f"F{issued:%Y}-{invoice_id:07d}",
-                    "description": f"Abonnement {plan} — {issued:%m/%Y}",
-                    "billing_name": f"{first} {last}",
-                    "billing_street": street,
-                    "billing_postal_code": postcode,
-                    "billing_city": city,
-                    "amount_cents": price,
-                    "vat_cents": price // 6,
-                    "issued_at": issued,
-                }
+                yield (
+                    "invoices",
+                    {
+                        "id": invoice_id,
+                        "account_id": account_id,
+                        "number": f"F{issued:%Y}-{invoice_id:07d}",
+                        "description": f"Abonnement {plan} — {issued:%m/%Y}",
+                        "billing_name": f"{first} {last}",
+                        "billing_street": street,
+                        "billing_postal_code": postcode,
+                        "billing_city": city,
+                        "amount_cents": price,
+                        "vat_cents": price // 6,
+                        "issued_at": issued,
+                    },
+                )
                 attempts = 2 if rng.random() < 0.1 else 1
                 for attempt in range(attempts):
                     payment_id = ids.next("payments")
                     paid_at = issued + timedelta(minutes=5 + attempt * 1440)
                     failed = attempt < attempts - 1
-                    yield "payments", {
-                        "id": payment_id,
-                        "invoice_id": invoice_id,
-                        "account_id": account_id,
-                        "provider_reference": f"pay_{rng.getrandbits(96):024x}",
-                        "method": rng.choice(("card", "card", "card", "sepa_debit")),
-                        "amount_cents": price,
-                        "status": "failed" if failed else "succeeded",
-                        "created_at": paid_at,
-                    }
+                    yield (
+                        "payments",
+                        {
+                            "id": payment_id,
+                            "invoice_id": invoice_id,
+                            "account_id": account_id,
+                            "provider_reference": f"pay_{rng.getrandbits(96):024x}",
+                            "method": rng.choice(("card", "card", "card", "sepa_debit")),
+                            "amount_cents": price,
+                            "status": "failed" if failed else "succeeded",
+                            "created_at": paid_at,
+                        },
+                    )
                     score = rng.randint(60, 99) if failed and rng.random() < 0.5 else rng.randint(0, 40)
-                    yield "fraud_checks", {
-                        "id": ids.next("fraud_checks"),
-                        "account_id": account_id,
-                        "payment_id": payment_id,
-                        "ip_address": _ip(ctx),
-                        "score": score,
-                        "decision": "rejected" if score >= 80 else ("review" if score >= 60 else "accepted"),
-                        "checked_at": paid_at - timedelta(seconds=2),
-                    }
+                    yield (
+                        "fraud_checks",
+                        {
+                            "id": ids.next("fraud_checks"),
+                            "account_id": account_id,
+                            "payment_id": payment_id,
+                            "ip_address": _ip(ctx),
+                            "score": score,
+                            "decision": "rejected" if score >= 80 else ("review" if score >= 60 else "accepted"),
+                            "checked_at": paid_at - timedelta(seconds=2),
+                        },
+                    )
                 issued += timedelta(days=rng.choice((30, 31, 61, 92)))
 
         if user % 10 == 0:
             # Someone without an account writing through the contact form.
             name = fake.name()
-            yield "contact_messages", {
-                "id": ids.next("contact_messages"),
-                "account_id": None,
-                "email": f"{_slug(name.split()[0])}.{user}@{fake.free_email_domain()}",
-                "name": name,
-                "subject": rng.choice(SUBJECTS),
-                "body": fake.paragraph(nb_sentences=2),
-                "created_at": _between(ctx, now - HISTORY, now),
-            }
+            yield (
+                "contact_messages",
+                {
+                    "id": ids.next("contact_messages"),
+                    "account_id": None,
+                    "email": f"{_slug(name.split()[0])}.{user}@{fake.free_email_domain()}",
+                    "name": name,
+                    "subject": rng.choice(SUBJECTS),
+                    "body": fake.paragraph(nb_sentences=2),
+                    "created_at": _between(ctx, now - HISTORY, now),
+                },
+            )
 
         if closed:
             # Erasure removed everything but the billing and anti-fraud records.
             continue
         if rng.random() < 0.25:
             for _ in range(rng.randint(1, 2)):
-                yield "contact_messages", {
-                    "id": ids.next("contact_messages"),
-                    "account_id": account_id,
-                    "email": account["email"],
-                    "name": f"{first} {last}",
-                    "subject": rng.choice(SUBJECTS),
-                    "body": fake.paragraph(nb_sentences=3),
-                    "created_at": _between(ctx, created, end),
-                }
+                yield (
+                    "contact_messages",
+                    {
+                        "id": ids.next("contact_messages"),
+                        "account_id": account_id,
+                        "email": account["email"],
+                        "name": f"{first} {last}",
+                        "subject": rng.choice(SUBJECTS),
+                        "body": fake.paragraph(nb_sentences=3),
+                        "created_at": _between(ctx, created, end),
+                    },
+                )
         agent = rng.choice(agents)
         for _ in range(rng.randint(2, 6)):
             signed_in = rng.random() < 0.7
-            yield "access_logs", {
-                "id": ids.next("access_logs"),
-                "account_id": account_id if signed_in else None,
-                "ip_address": _ip(ctx),
-                "user_agent": agent,
-                "method": rng.choice(("GET", "GET", "GET", "POST")),
-                "path": rng.choice(PAGES),
-                "status_code": rng.choice((200, 200, 200, 200, 302, 404, 500)),
-                "duration_ms": int(rng.expovariate(1 / 120)) + 3,
-                "created_at": _between(ctx, created, end),
-            }
+            yield (
+                "access_logs",
+                {
+                    "id": ids.next("access_logs"),
+                    "account_id": account_id if signed_in else None,
+                    "ip_address": _ip(ctx),
+                    "user_agent": agent,
+                    "method": rng.choice(("GET", "GET", "GET", "POST")),
+                    "path": rng.choice(PAGES),
+                    "status_code": rng.choice((200, 200, 200, 200, 302, 404, 500)),
+                    "duration_ms": int(rng.expovariate(1 / 120)) + 3,
+                    "created_at": _between(ctx, created, end),
+                },
+            )
 
         if rng.random() < 0.5:
             # Visitors who accepted audience measurement; signed-in views carry the account.
             visitor = _visitor(ctx)
             for _ in range(rng.randint(1, 5)):
-                yield "page_views", {
-                    "id": ids.next("page_views"),
-                    "visitor_id": visitor,
-                    "account_id": account_id if rng.random() < 0.6 else None,
-                    "path": rng.choice(PAGES),
-                    "referrer": rng.choice(REFERRERS),
-                    "created_at": _between(ctx, created, end),
-                }
+                yield (
+                    "page_views",
+                    {
+                        "id": ids.next("page_views"),
+                        "visitor_id": visitor,
+                        "account_id": account_id if rng.random() < 0.6 else None,
+                        "path": rng.choice(PAGES),
+                        "referrer": rng.choice(REFERRERS),
+                        "created_at": _between(ctx, created, end),
+                    },
+                )
 
 
 if __name__ == "__main__":

@@ -27,13 +27,24 @@ def user_create(
     role: Annotated[Role, typer.Option(help="what the user may do", show_default=False)],
     password_env: Annotated[str | None, typer.Option(metavar="VAR", help="read the password from this environment variable")] = None,
     generate: Annotated[bool, typer.Option("--generate-password", help="generate a password and print it once")] = False,
+    exists_ok: Annotated[bool, typer.Option("--exists-ok", help="succeed without changes if the user already exists")] = False,
 ) -> None:
     """Add an admin user; the password is prompted for unless read from the environment or generated."""
     from privacydesk.auth import service
     from privacydesk.auth.passwords import generate_password
+    from privacydesk.errors import NotFound
 
     if password_env and generate:
         _fail("give either --password-env or --generate-password")
+    if exists_ok:
+        with _transaction() as session:
+            try:
+                existing = service.find_user(session, email)
+            except NotFound:
+                pass
+            else:
+                typer.echo(f"user {existing.email} already exists; its password is unchanged")
+                return
     if password_env:
         password = os.environ.get(password_env) or _fail(f"the environment variable {password_env} is not set")
     elif generate:

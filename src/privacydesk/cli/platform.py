@@ -107,4 +107,9 @@ def serve(
         from privacydesk.jobs.worker import running_worker
 
         hooks.append(running_worker)
-    uvicorn.run(create_app(lifespan_hooks=hooks), host=host, port=port, log_config=None, access_log=False)
+    app = create_app(lifespan_hooks=hooks)
+    base = f"http://{host}:{port}"
+    typer.echo(
+        f"privacydesk is serving on {base}\n  sign in:  {base}/login\n  API docs: {base}/api/docs\n  ready:    {base}/readyz", err=True
+    )
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

