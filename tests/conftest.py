@@ -113,6 +113,17 @@ def migrated_template() -> Any:
 @pytest.fixture
 def platform_url(migrated_template: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A fresh migrated database, configured as privacydesk's own (PRIVACYDESK_DATABASE_URL)."""
+    yield from _platform_database(migrated_template, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def module_platform_url(migrated_template: Any) -> Any:
+    """Like platform_url, but shared by the tests of one module (for costly setups such as a running server)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield from _platform_database(migrated_template, monkeypatch)
+
+
+def _platform_database(migrated_template: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     import uuid
 
     import psycopg

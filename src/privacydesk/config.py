@@ -36,6 +36,20 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "privacydesk <privacy@localhost>"
+    # Sends verification codes by text message: "log" (development only) or an entry point of privacydesk.sms_senders.
+    sms_sender: str = "log"
+
+    # Sites whose pages may call the public consent API from the browser (CORS), comma-separated origins.
+    consent_origins: str = ""
+    # Ed25519 private key (PEM) that signs consent receipts; generated into data_dir when unset.
+    consent_receipt_key: SecretStr | None = None
+    # Requests per minute one client address may make to the public consent API.
+    consent_rate_limit: int = 300
+
+    # Where access exports (ZIP) wait to be downloaded: data_dir/exports when unset; shared storage when workers run elsewhere.
+    export_dir: Path | None = None
+    # How long the download link of an export works; the file is deleted afterwards.
+    export_days: int = 7
 
     worker_concurrency: int = 4
     # A worker silent for worker_stalled_seconds is presumed dead and its jobs are run again:

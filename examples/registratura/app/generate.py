@@ -43,7 +43,7 @@ contracts = Table(
     Column("number", String(32), nullable=False),
     Column("plan", String(40), nullable=False),
     Column("signatory_name", String(200), nullable=False),
-    Column("signatory_email", String(254), nullable=False, index=True),
+    Column("signatory_email", String(254), nullable=True, index=True),
     Column("signatory_phone", String(40), index=True),
     Column("started_at", DateTime, nullable=False),
     Column("ended_at", DateTime, index=True),

@@ -8,7 +8,18 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from privacydesk.auth.deps import current_principal
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/login"})
+PUBLIC_PATHS = frozenset(
+    {
+        "/healthz",
+        "/readyz",
+        "/login",
+        "/consent/banner.js",
+        "/consent/banner.css",
+        "/opendsr/v2/discovery",
+        # A webhook system's answer: checked against the system's own secret (connectors.webhook.verify).
+        "/api/v1/connectors/{system}/callback",
+    }
+)
 # Whole subtrees meant for anyone: the data subjects' endpoints and well-known discovery files.
 PUBLIC_PREFIXES = ("/api/v1/public", "/.well-known")
 

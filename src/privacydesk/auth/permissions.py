@@ -16,6 +16,16 @@ class Permission(StrEnum):
     USERS_MANAGE = "users:manage"
     TOKENS_MANAGE = "tokens:manage"
     METRICS_READ = "metrics:read"
+    CONSENT_READ = "consent:read"
+    CONSENT_WRITE = "consent:write"
+    REQUESTS_READ = "requests:read"
+    REQUESTS_MANAGE = "requests:manage"
+    REQUESTS_APPROVE = "requests:approve"
+    REQUESTS_SUBMIT_VERIFIED = "requests:submit_verified"
+    OPENDSR_SUBMIT = "opendsr:submit"
+    RETENTION_READ = "retention:read"
+    RETENTION_RUN = "retention:run"
+    RETENTION_HOLDS = "retention:holds"
 
 
 class Role(StrEnum):
@@ -41,6 +51,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             _P.USERS_MANAGE,
             _P.TOKENS_MANAGE,
             _P.METRICS_READ,
+            _P.CONSENT_READ,
+            _P.CONSENT_WRITE,
+            _P.REQUESTS_READ,
+            _P.REQUESTS_MANAGE,
+            _P.REQUESTS_APPROVE,
+            _P.REQUESTS_SUBMIT_VERIFIED,
+            _P.OPENDSR_SUBMIT,
+            _P.RETENTION_READ,
+            _P.RETENTION_RUN,
+            _P.RETENTION_HOLDS,
         }
     ),
     Role.DPO: frozenset(
@@ -52,12 +72,24 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             _P.USERS_READ,
             _P.TOKENS_MANAGE,
             _P.METRICS_READ,
+            _P.CONSENT_READ,
+            _P.CONSENT_WRITE,
+            _P.REQUESTS_READ,
+            _P.REQUESTS_MANAGE,
+            _P.REQUESTS_APPROVE,
+            _P.REQUESTS_SUBMIT_VERIFIED,
+            _P.OPENDSR_SUBMIT,
+            _P.RETENTION_READ,
+            _P.RETENTION_RUN,
+            _P.RETENTION_HOLDS,
         }
     ),
     # Read-only: sees the policy and the operational figures, changes nothing.
     Role.ANALYST: frozenset({_P.POLICY_READ, _P.METRICS_READ}),
     # Read-only as well, but with the audit log and its export, for inspections.
-    Role.AUDITOR: frozenset({_P.POLICY_READ, _P.AUDIT_READ, _P.AUDIT_EXPORT, _P.USERS_READ}),
+    Role.AUDITOR: frozenset(
+        {_P.POLICY_READ, _P.AUDIT_READ, _P.AUDIT_EXPORT, _P.USERS_READ, _P.CONSENT_READ, _P.REQUESTS_READ, _P.RETENTION_READ}
+    ),
 }
 
 

@@ -11,8 +11,12 @@ import typer
 
 from privacydesk.auth.cli import token_app, user_app
 from privacydesk.cli import mail, platform, worker
+from privacydesk.engine.cli import dsr_app
+from privacydesk.newsletter.cli import newsletter_app
 from privacydesk.policy.errors import PolicyLoadError
 from privacydesk.policy.loader import LoadedPolicy, load_policy
+from privacydesk.requests.cli import requests_app
+from privacydesk.retention.cli import retention_app
 from privacydesk.versions.cli import policy_app
 
 app = typer.Typer(help="privacydesk: make a privacy policy true in running systems.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -128,6 +132,10 @@ app.add_typer(token_app, name="token")
 app.command()(platform.serve)
 app.command()(worker.worker)
 app.add_typer(mail.mail_app, name="mail")
+app.add_typer(dsr_app, name="dsr")
+app.add_typer(requests_app, name="requests")
+app.add_typer(retention_app, name="retention")
+app.add_typer(newsletter_app, name="newsletter")
 
 if __name__ == "__main__":
     app()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -91,6 +92,14 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="run a job worker in this process")] = True,
+    site: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="also serve this folder of pages at /site/, e.g. examples/imou/site to try the consent banner",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP service (and, by default, a job worker)."""
     import uvicorn
@@ -108,8 +117,20 @@ def serve(
 
         hooks.append(running_worker)
     app = create_app(lifespan_hooks=hooks)
+    if site is not None:
+        from privacydesk.consent.site import mount_site
+        from privacydesk.errors import Invalid
+
+        try:
+            mount_site(app, site, privacy_origin=settings.base_url)
+        except Invalid as exc:
+            typer.echo(exc.message, err=True)
+            raise typer.Exit(1) from None
     base = f"http://{host}:{port}"
     typer.echo(
         f"privacydesk is serving on {base}\n  sign in:  {base}/login\n  API docs: {base}/api/docs\n  ready:    {base}/readyz", err=True
     )
+    if site is not None:
+        # Seen from another origin than the banner's, as a real site would be: that origin must be allowed.
+        typer.echo(f"  site:     http://localhost:{port}/site/ (allow it: PRIVACYDESK_CONSENT_ORIGINS=http://localhost:{port})", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

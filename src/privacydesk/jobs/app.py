@@ -18,7 +18,15 @@ from privacydesk.config import get_settings
 from privacydesk.db.engine import database_url
 
 # Modules whose import registers tasks; a domain with a tasks.py adds itself here.
-TASK_MODULES = ["privacydesk.jobs.tasks", "privacydesk.mail.tasks"]
+TASK_MODULES = [
+    "privacydesk.jobs.tasks",
+    "privacydesk.mail.tasks",
+    "privacydesk.requests.tasks",
+    "privacydesk.consent.tasks",
+    "privacydesk.newsletter.tasks",
+    "privacydesk.fulfilment.tasks",
+    "privacydesk.retention.tasks",
+]
 
 # max_attempts counts retries; retry n waits base ** n seconds. Internal work: 2, 4, 8, 16, 32 s.
 STANDARD_RETRY = RetryStrategy(max_attempts=5, exponential_wait=2)

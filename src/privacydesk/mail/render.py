@@ -20,6 +20,15 @@ def _(message: str) -> str:
 # The subject of each template, an English msgid.
 SUBJECTS = {
     "test": _("privacydesk test message"),
+    "verification_code": _("Your verification code"),
+    "request_extended": _("More time is needed to answer your request"),
+    "request_reminder": _("A data-subject request is due soon"),
+    "request_completed": _("Your request has been carried out"),
+    "manual_task": _("A data-subject request needs your hand"),
+    "newsletter_confirm": _("Please confirm your subscription"),
+    "retention_notice": _("Your account will be deleted for inactivity"),
+    # Used only when an issue is queued without its own subject.
+    "newsletter_issue": _("Newsletter"),
 }
 
 
@@ -48,12 +57,12 @@ def _environment(lang: str) -> Environment:
     return environment
 
 
-def render(template: str, lang: str, context: dict[str, Any]) -> RenderedMail:
-    """Render the subject, text and HTML bodies of `template` in `lang`."""
+def render(template: str, lang: str, context: dict[str, Any], *, subject: str | None = None) -> RenderedMail:
+    """Render the subject, text and HTML bodies of `template` in `lang`; `subject` replaces the template's own (an issue's)."""
     if template not in SUBJECTS:
         raise Invalid(f"unknown mail template {template!r}; known: {', '.join(sorted(SUBJECTS))}")
     environment = _environment(lang)
-    subject = gettext(lang, SUBJECTS[template])
+    subject = subject or gettext(lang, SUBJECTS[template])
     values = {**context, "language": lang, "subject": subject}
     return RenderedMail(
         subject=subject,

@@ -22,17 +22,27 @@ SEND_TASK = "mail.send"
 
 
 def queue_mail(
-    session: Session, *, to: str, template: str, language: str, context: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    session: Session,
+    *,
+    to: str,
+    template: str,
+    language: str,
+    context: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    subject: str | None = None,
 ) -> OutboundMail:
-    """Render `template` in `language`, store the message and queue its delivery, all in the caller's transaction."""
+    """Render `template` in `language`, store the message and queue its delivery, all in the caller's transaction.
+
+    `subject` replaces the template's translated subject, for messages whose sender writes it (newsletter issues).
+    """
     if language not in LANGUAGES:
         raise Invalid(f"unsupported language {language!r}; supported: {', '.join(LANGUAGES)}")
     if "@" not in parseaddr(to)[1]:
         raise Invalid(f"not an email address: {to!r}")
-    if any("\r" in text or "\n" in text for text in (to, *(headers or {}), *(headers or {}).values())):
+    if any("\r" in text or "\n" in text for text in (to, subject or "", *(headers or {}), *(headers or {}).values())):
         raise Invalid("mail headers may not contain line breaks")
     settings = get_settings()
-    rendered = render(template, language, {"base_url": settings.base_url, **(context or {})})
+    rendered = render(template, language, {"base_url": settings.base_url, **(context or {})}, subject=subject)
     domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
     mail = OutboundMail(
         to=to,

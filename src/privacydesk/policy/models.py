@@ -306,6 +306,13 @@ class Cookie(Strict):
     purpose: Text
 
 
+class ConsentSettings(Strict):
+    """How consent decisions are recorded."""
+
+    # The address a decision came from is personal data; kept only truncated (IPv4 /24, IPv6 /48), and only if asked for.
+    store_ip: Literal["none", "truncated"] = "none"
+
+
 # ---------------------------------------------------------------- systems
 FieldErase = Literal["null", "fixed", "hmac", "fake", "keep"]
 
@@ -353,6 +360,8 @@ class RetentionRule(Strict):
     action: Literal["delete", "anonymise"] = "delete"
     # Warn the person this long before deletion (inactivity rules).
     notice: Duration | None = None
+    # The column holding the person's language, for the notice (else the policy's first language).
+    language: str | None = None
 
 
 class Collection(Strict):
@@ -382,6 +391,8 @@ class System(Strict):
     title: Text | None = None
     connector: Literal["sql", "files", "webhook", "manual"]
     url: EnvReference | None = None
+    # The key a webhook system's requests are signed with (and its callbacks checked against).
+    secret: EnvReference | None = None
     location: Country
     owner: str | None = None
     collections: dict[Id, Collection] = {}
@@ -423,6 +434,7 @@ class Policy(Strict):
     activities: dict[Id, Activity] = Field(min_length=1)
     consents: dict[Id, ConsentPurpose] = {}
     cookies: list[Cookie] = []
+    consent_settings: ConsentSettings = ConsentSettings()
     systems: dict[Id, System] = {}
     requests: RequestSettings = RequestSettings()
     notice: NoticeSettings = NoticeSettings()

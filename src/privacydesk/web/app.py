@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from privacydesk import __version__
 from privacydesk.auth import api as auth_api
@@ -18,8 +19,20 @@ from privacydesk.auth import pages as auth_pages
 from privacydesk.auth.deps import require
 from privacydesk.auth.guard import assert_protected
 from privacydesk.auth.permissions import Permission
+from privacydesk.consent import api as consent_api
+from privacydesk.consent import banner as consent_banner
+from privacydesk.consent import public as consent_public
+from privacydesk.consent.cors import PublicConsentCors
+from privacydesk.consent.hotpath import FastChecks
 from privacydesk.db.engine import get_engine
 from privacydesk.errors import PrivacydeskError
+from privacydesk.fulfilment import api as fulfilment_api
+from privacydesk.fulfilment import pages as fulfilment_pages
+from privacydesk.newsletter import public as newsletter_public
+from privacydesk.requests import api as requests_api
+from privacydesk.requests import opendsr
+from privacydesk.retention import api as retention_api
+from privacydesk.retention import public as retention_public
 from privacydesk.versions import api as versions_api
 
 REQUESTS = Counter("privacydesk_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -44,7 +57,10 @@ def create_app(*, lifespan_hooks: list[Callable[[], Any]] | None = None) -> Fast
 
     app = FastAPI(title="privacydesk", version=__version__, lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.add_exception_handler(PrivacydeskError, _domain_error)  # type: ignore[arg-type]
-    app.middleware("http")(_measure)
+    # Outermost last: CORS, then metrics, then the consent checks' fast lane, then the routes.
+    app.add_middleware(FastChecks)
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(PublicConsentCors)
     app.include_router(health_router)
     for router in api_routers():
         app.include_router(router, prefix="/api/v1")
@@ -56,12 +72,36 @@ def create_app(*, lifespan_hooks: list[Callable[[], Any]] | None = None) -> Fast
 
 def api_routers() -> list[APIRouter]:
     """The JSON API of every domain, mounted under /api/v1."""
-    return [auth_api.me_router, auth_api.users_router, auth_api.tokens_router, versions_api.router]
+    return [
+        auth_api.me_router,
+        auth_api.users_router,
+        auth_api.tokens_router,
+        versions_api.router,
+        consent_api.router,
+        consent_public.router,
+        newsletter_public.router,
+        requests_api.public_router,
+        requests_api.router,
+        fulfilment_api.executions_router,
+        fulfilment_api.register_router,
+        fulfilment_api.tasks_router,
+        fulfilment_api.callbacks_router,
+        fulfilment_pages.router,
+        retention_api.router,
+        retention_public.router,
+    ]
 
 
 def page_routers() -> list[APIRouter]:
-    """Server-rendered pages of every domain."""
-    return [auth_pages.login_router, auth_pages.account_router]
+    """Routers mounted at the root: server-rendered pages of every domain, and protocol endpoints (OpenDSR)."""
+    return [
+        auth_pages.login_router,
+        auth_pages.account_router,
+        consent_banner.router,
+        consent_public.well_known_router,
+        opendsr.discovery_router,
+        opendsr.router,
+    ]
 
 
 async def _domain_error(request: Request, exc: PrivacydeskError) -> JSONResponse:
@@ -71,14 +111,32 @@ async def _domain_error(request: Request, exc: PrivacydeskError) -> JSONResponse
     )
 
 
-async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
-    name = getattr(route, "path", "unmatched")
-    LATENCY.labels(request.method, name).observe(time.perf_counter() - started)
-    REQUESTS.labels(request.method, name, str(response.status_code)).inc()
-    return response
+class RequestMetrics:
+    """Counts and times every HTTP request by method, route pattern and status; plain ASGI, so it costs no extra task."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            # Routing records the matched route in the scope it was given (this very dict).
+            name = getattr(scope.get("route"), "path", "unmatched")
+            LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
+            REQUESTS.labels(scope["method"], name, str(status)).inc()
 
 
 health_router = APIRouter(tags=["health"])

@@ -178,10 +178,15 @@ class NoticeView:
 
 def render_notice(loaded: LoadedPolicy, lang: str, fmt: Format) -> str:
     """The privacy notice of `loaded` in `lang`, as a standalone HTML page or as Markdown."""
-    view = _Builder(loaded.policy, lang).view(loaded.version_hash)
+    view = notice_view(loaded.policy, lang, loaded.version_hash)
     page = _environment(fmt, lang).get_template(f"notice.{fmt}.j2").render(notice=view)
     # Optional sections leave runs of blank lines behind; neither format gives them a meaning.
     return _BLANK_LINES.sub("\n\n", page)
+
+
+def notice_view(policy: Policy, lang: str, version_hash: str) -> NoticeView:
+    """What the notice of `policy` says in `lang`, for other documents that state the same facts (an access report)."""
+    return _Builder(policy, lang).view(version_hash)
 
 
 @cache
@@ -343,7 +348,7 @@ class _Builder:
             retention=period,
             retention_description=self.maybe(retention.description) if retention is not None else None,
             objection=self.maybe(activity.objection),
-            marketing=any(purpose in _marketing_terms() for purpose in activity.purposes),
+            marketing=any(purpose in marketing_terms() for purpose in activity.purposes),
         )
 
     def recipients(self) -> list[RecipientView]:
@@ -409,7 +414,7 @@ def _contact(contact: Contact) -> ContactView:
 
 
 @cache
-def _marketing_terms() -> frozenset[str]:
+def marketing_terms() -> frozenset[str]:
     """Direct marketing purposes: plain marketing, and the direct marketing branches with every term below them."""
     children: dict[str, list[str]] = {}
     by_iri = {term.iri: term.id for term in taxonomy.terms().values()}

@@ -1,0 +1,171 @@
+"""The fast lane of GET /api/v1/consent/check: the common case answered in one database round trip.
+
+A check is what the company's apps call on every request they serve, so it skips the per-request
+machinery the rest of the API pays for (routing, dependency injection, a worker thread, an ORM
+session and transaction): an ASGI middleware reads the token and the question, runs one prepared
+statement (the route's own check, joined with the token's row) on an autocommit connection of a
+per-process async pool, and answers with the same schema as the route.
+
+It answers only when everything is ordinary: a well-formed question, an API token that is valid,
+holds consent:read and was marked used within the last minute, a policy whose revisions are
+derived and whose content this process has parsed, a known purpose. Anything else goes on to the
+regular route, which stays the reference: it gives every error, marks tokens used, derives
+revisions and fills the policy cache, so the next call can take the fast lane. The pool exists
+while the application serves (its lifespan); without one, every check takes the regular route.
+The first decisions of new consent ids use the same pool (firstwrite.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from psycopg import AsyncConnection
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from privacydesk.auth.permissions import Permission, Role, permissions_of
+from privacydesk.auth.service import LAST_USED_PRECISION, TOKEN_PREFIX, hash_token
+from privacydesk.consent import checks, published, subjects
+from privacydesk.consent.schemas import CheckOut
+from privacydesk.db.base import utcnow
+from privacydesk.db.engine import get_engine
+from privacydesk.errors import Invalid
+from privacydesk.jobs.app import conninfo
+
+PATH = "/api/v1/consent/check"
+# The name of the pool in the application's lifespan state (request.state).
+POOL_STATE = "consent_pool"
+POOL_SIZE = 10
+# How long a check waits for a pooled connection before it takes the regular route instead.
+POOL_WAIT_SECONDS = 0.5
+_READ = Permission.CONSENT_READ
+# The regular route's very check statement, in psycopg's parameter style, with the token's row beside its answer.
+_ONE = checks.ONE.compile(dialect=PGDialect_psycopg())  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it unannotated
+_CHECK = f"""
+SELECT checked.*, token.scopes AS token_scopes, token.revoked_at AS token_revoked_at, token.expires_at AS token_expires_at,
+       token.last_used_at AS token_last_used_at, owner.role AS owner_role, owner.active AS owner_active
+FROM ({_ONE}) AS checked
+LEFT JOIN api_tokens token ON token.token_hash = %(token_hash)s
+LEFT JOIN users owner ON owner.id = token.owner_id
+"""
+_HEADERS = [(b"content-type", b"application/json")]
+
+
+@dataclass(frozen=True)
+class ServedRoute:
+    """The route pattern a fast-lane answer stands for."""
+
+    path: str
+
+
+_ROUTE = ServedRoute(PATH)
+
+
+class FastChecks:
+    """ASGI middleware: answers ordinary checks itself, hands everything else to the application."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            async with self._pool():
+                # Shared with the first decisions' fast lane (firstwrite.py) through the state each request gets a copy of.
+                scope.setdefault("state", {})[POOL_STATE] = self.pool
+                await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PATH and self.pool is not None:
+            answer = await self._answer(scope, self.pool)
+            if answer is not None:
+                # What routing would have recorded, so request metrics name the route as they do for the regular one.
+                scope["route"] = _ROUTE
+                await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+                await send({"type": "http.response.body", "body": answer})
+                return
+        await self.app(scope, receive, send)
+
+    @asynccontextmanager
+    async def _pool(self) -> AsyncIterator[None]:
+        """The connection pool, open while the application serves."""
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            _conninfo(), min_size=1, max_size=POOL_SIZE, open=False, kwargs={"autocommit": True}, name="consent-checks"
+        )
+        # Not waiting: a database still starting must not stop the application from serving.
+        await pool.open(wait=False)
+        self.pool = pool
+        try:
+            yield
+        finally:
+            self.pool = None
+            await pool.close()
+
+    async def _answer(self, scope: Scope, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> bytes | None:
+        """The JSON answer of an ordinary check, or None to let the regular route answer."""
+        question = _question(scope)
+        if question is None:
+            return None
+        secret, subject, purpose = question
+        params = {"key": subject.stored, "purpose": purpose, "token_hash": hash_token(secret)}
+        try:
+            async with pool.connection(timeout=POOL_WAIT_SECONDS) as connection:
+                cursor = connection.cursor(row_factory=namedtuple_row)
+                row: Any = await (await cursor.execute(_CHECK, params, prepare=True)).fetchone()
+        except PoolTimeout:
+            return None
+        now = utcnow()
+        if row is None or not _may_read(row, now) or not row.synced:
+            return None
+        policy = published.cached_policy(row.latest_hash)
+        if policy is None or purpose not in policy.consents:
+            return None
+        answer = checks.verdict(row, now)
+        return (
+            CheckOut(allowed=answer.allowed, reason=answer.reason, record_id=answer.record_id, expires_at=answer.expires_at)
+            .model_dump_json(by_alias=True)
+            .encode()
+        )
+
+
+def _question(scope: Scope) -> tuple[str, subjects.SubjectKey, str] | None:
+    """The token, subject and purpose of a plain check request; None for anything else."""
+    authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+    if authorization is None:
+        return None
+    scheme, _, secret = authorization.decode("latin-1").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret.startswith(TOKEN_PREFIX):
+        return None
+    query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    if set(query) != {"subject", "purpose"} or len(query["subject"]) != 1 or len(query["purpose"]) != 1:
+        return None
+    try:
+        subject = subjects.parse(query["subject"][0])
+    except Invalid:
+        return None
+    return secret, subject, query["purpose"][0]
+
+
+def _may_read(row: Any, now: datetime) -> bool:
+    """Whether the token lets its bearer check consent now, and was marked used recently enough."""
+    if row.token_expires_at is None or row.token_revoked_at is not None or row.token_expires_at <= now or not row.owner_active:
+        return False
+    if row.token_last_used_at is None or now - row.token_last_used_at >= LAST_USED_PRECISION:
+        return False
+    try:
+        role = Role(row.owner_role)
+    except ValueError:
+        return False
+    return _READ.value in row.token_scopes and _READ in permissions_of(role)
+
+
+def _conninfo() -> str:
+    # The database the rest of the application uses (for the embedded server: the one it already started).
+    return conninfo(get_engine().url.render_as_string(hide_password=False))

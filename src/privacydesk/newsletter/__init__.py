@@ -1,0 +1,1 @@
+"""Newsletters: double opt-in subscriptions, issues sent only with consent, one-click unsubscribe."""

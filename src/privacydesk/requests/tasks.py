@@ -1,0 +1,56 @@
+"""Jobs of the requests domain: execution hand-over, due-date reminders, OpenDSR callbacks."""
+
+from __future__ import annotations
+
+import logging
+
+from procrastinate import JobContext
+
+from privacydesk.db.engine import transaction
+from privacydesk.fulfilment import runner
+from privacydesk.jobs.app import PATIENT_RETRY, STANDARD_RETRY, app
+from privacydesk.requests import callbacks, deadlines, execution
+from privacydesk.requests.models import SubjectRequest
+from privacydesk.versions import service as versions
+
+log = logging.getLogger(__name__)
+
+
+class CallbackNotDelivered(Exception):
+    """The controller's callback URL did not take the status; the job is retried later."""
+
+
+@app.task(name=execution.EXECUTE_TASK, pass_context=True, retry=PATIENT_RETRY)
+def execute(context: JobContext, request_id: int) -> None:
+    """Hand an approved request to the executor of its type, then run its stored steps (a later run resumes them)."""
+    with transaction() as session:
+        request = session.get(SubjectRequest, request_id, with_for_update=True)
+        if request is None:
+            return
+        execution.start(session, request)
+    # Outside the hand-over's transaction: each step commits on its own, so a killed run loses no finished step.
+    runner.run(request_id, last_attempt=context.job.attempts >= (PATIENT_RETRY.max_attempts or 0))
+
+
+@app.periodic(cron="5 * * * *")
+@app.task(name="requests.remind", queueing_lock="requests.remind", retry=STANDARD_RETRY)
+def remind(timestamp: int) -> None:
+    """Remind the DPO of requests due in 7 and in 2 days (each reminder once)."""
+    with transaction() as session:
+        version = versions.latest(session)
+        if version is None:
+            return
+        sent = deadlines.send_reminders(session, versions.policy_of(version))
+    if sent:
+        log.info("due-date reminders queued", extra={"count": sent})
+
+
+@app.task(name=callbacks.CALLBACK_TASK, queue="callbacks", pass_context=True, retry=PATIENT_RETRY)
+def opendsr_callback(context: JobContext, callback_id: int) -> None:
+    """POST one signed status callback; one already delivered is not sent again."""
+    last_attempt = context.job.attempts >= (PATIENT_RETRY.max_attempts or 0)
+    # The attempt is committed before raising, so the row keeps the error while the job waits to retry.
+    with transaction() as session:
+        error = callbacks.deliver(session, callback_id, last_attempt=last_attempt)
+    if error is not None:
+        raise CallbackNotDelivered(error)

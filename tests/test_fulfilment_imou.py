@@ -1,0 +1,178 @@
+"""Requests against the Imou demo database (seed 003), from intake to the completed request, through the job system.
+
+The application database is on PostgreSQL or MariaDB (the platform's own is PostgreSQL); every
+expectation comes from hand-written SQL (tests.test_dsr_imou), never from the engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from privacydesk.requests.models import RequestStatus
+from tests.dsr_support import snapshot
+from tests.fulfilment_support import (
+    example_database,
+    execution,
+    export_of,
+    held_at,
+    module_mariadb_url,
+    module_postgres_url,
+    request_verified,
+    run_jobs_until_settled,
+    start_platform,
+    zip_contents,
+)
+from tests.requests_support import mails
+from tests.test_dsr_imou import candidates, person_rows, person_with_open_repair, unrelated
+
+__all__ = ["module_mariadb_url", "module_postgres_url"]
+
+USERS = 120
+HOLDS = {"orders": ("ordered_at", 5), "invoices": ("issued_at", 5), "rma_requests": ("closed_at", 2)}
+
+
+@pytest.fixture(
+    scope="module", params=[pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("mariadb", marks=pytest.mark.mariadb)]
+)
+def imou(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The Imou demo database, shared by the module's tests (each works on other people)."""
+    yield from example_database(request, "imou", request.param, users=USERS)
+
+
+@pytest.fixture
+def browser(imou: Engine, platform_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestClient:
+    return start_platform(monkeypatch, tmp_path, "imou")
+
+
+def _exported(files: dict[str, bytes]) -> dict[str, dict[Any, dict[str, Any]]]:
+    """The rows of each collection's JSON in the ZIP, by id: {column: {value, category}}."""
+    found = {}
+    for name, content in files.items():
+        if name.startswith("imou_cloud/") and name.endswith(".json"):
+            document = json.loads(content)
+            found[document["collection"]] = {row["id"]["value"]: row for row in document["rows"]}
+    return found
+
+
+def test_access_is_a_zip_of_exactly_the_persons_rows_with_a_report_in_their_language(imou: Engine, browser: TestClient) -> None:
+    email, phone, uid = candidates(imou)[1]
+    expected = person_rows(imou, email, phone, uid)
+    everything = snapshot(imou)
+
+    reference = request_verified(browser, "access", email, language="pl")
+
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    export = export_of(reference)
+    assert stat.S_IMODE(os.stat(export.path).st_mode) == 0o600
+    files = zip_contents(Path(export.path).read_bytes())
+    exported = _exported(files)
+    assert {table: set(rows) for table, rows in exported.items()} == expected
+    assert len(expected) >= 5
+    for table, rows in exported.items():
+        for key, row in rows.items():
+            assert {column: cell["value"] for column, cell in row.items()} == {
+                column: value if value is None or isinstance(value, bool | int | str) else _text(value)
+                for column, value in everything[table][key].items()
+            }
+        # The CSV has the same rows as the JSON.
+        table_rows = list(csv.DictReader(io.StringIO(files[f"imou_cloud/{table}.csv"].decode())))
+        assert {int(row["id"]) for row in table_rows} == set(rows)
+    user = exported["users"][uid]
+    assert (user["email"]["category"], user["phone"]["category"], user["status"]["category"]) == ("email", "phone", None)
+    # The report speaks Polish and states purposes, recipients and retention from the published policy.
+    report = files["report.html"].decode()
+    assert '<html lang="pl"' in report and "Imou" in report
+    for phrase in ("Cele", "Podstawa prawna", "Okres przechowywania", "Odbiorca"):
+        assert phrase in report
+    # The person is told in Polish where to download it; the link needs a new code.
+    (mail,) = [item for item in mails("request_completed") if item.to == email]
+    assert mail.language == "pl" and "https://privacy.example/api/v1/public/exports/" in mail.text_body
+    assert execution(reference).result is not None
+
+
+def test_erasure_leaves_nothing_outside_holds_reports_them_and_spares_others(imou: Engine, browser: TestClient) -> None:
+    repairer = person_with_open_repair(imou)
+    rows = person_rows(imou, *repairer)
+    bystander = unrelated(imou, rows)
+    bystander_rows = person_rows(imou, *bystander)
+    before = snapshot(imou)
+
+    reference = request_verified(browser, "erasure", repairer[0], language="en")
+
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    record = execution(reference)
+    assert record.planned_at is not None and record.result is not None
+    held = held_at(imou, rows, HOLDS, record.planned_at)
+    after = snapshot(imou)
+    email, phone, _ = repairer
+    for table, keys in rows.items():
+        for key in keys:
+            if key in held.get(table, set()):
+                assert after[table][key] == before[table][key], "a held row is never changed"
+            elif key in after[table]:  # anonymised: it no longer names the person
+                assert not any(isinstance(value, str) and (email in value or phone in value) for value in after[table][key].values())
+    for table, table_rows in after.items():
+        for key, values in table_rows.items():
+            if key not in held.get(table, set()):
+                assert not any(isinstance(value, str) and (email in value or phone in value) for value in values.values()), (table, key)
+    assert all(after[table][key] == before[table][key] for table, keys in bystander_rows.items() for key in keys)
+    # The counts are those of the rows, and the holds are reported with their basis and end.
+    result = {item["collection"]: item for item in record.result["collections"]}
+    gone = {table: sum(1 for key in keys if key not in after[table]) for table, keys in rows.items()}
+    assert {table: item["deleted"] for table, item in result.items() if item["deleted"]} == {t: n for t, n in gone.items() if n}
+    assert {table: item["held"] for table, item in result.items() if item["held"]} == {t: len(k) for t, k in held.items()}
+    (repair_hold,) = result["rma_requests"]["holds"]
+    assert (repair_hold["name"], repair_hold["basis"], repair_hold["keep"]) == ("warranty_claims", "legal_claims", "2 years")
+    (mail,) = [item for item in mails("request_completed") if item.to == email]
+    assert "Polish Civil Code, Art. 568 (statutory warranty)" in mail.text_body
+    assert "Establishment, exercise or defence of legal claims" in mail.text_body
+
+
+def test_rectification_corrects_every_system_declared_to_hold_the_category(imou: Engine, browser: TestClient) -> None:
+    named = ("marketing_participants", "rma_accounts", "device_orders")
+    email, phone, uid = next(person for person in candidates(imou) if any(person_rows(imou, *person).get(table) for table in named))
+    rows = person_rows(imou, email, phone, uid)
+    before = snapshot(imou)
+
+    reference = request_verified(browser, "rectification", email, corrections=[{"category": "name", "value": "Janina Poprawiona"}])
+
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    record = execution(reference)
+    assert record.planned_at is not None and record.result is not None
+    held = held_at(imou, rows, HOLDS, record.planned_at)
+    after = snapshot(imou)
+    collections = _policy().systems["imou_cloud"].collections
+    corrected = 0
+    for table, keys in rows.items():
+        columns = [column for column, spec in collections[table].fields.items() if spec.category == "name"]
+        for key in keys:
+            if key in held.get(table, set()) or not columns:
+                assert after[table][key] == before[table][key]
+                continue
+            assert all(after[table][key][column] == "Janina Poprawiona" for column in columns), (table, key)
+            corrected += any(before[table][key][column] != "Janina Poprawiona" for column in columns)
+    assert corrected >= 1
+    assert sum(item["rectified"] for item in record.result["collections"]) == corrected
+
+
+def _policy() -> Any:
+    from tests.dsr_support import policy
+
+    return policy("imou")
+
+
+def _text(value: Any) -> str:
+    from privacydesk.engine.results import jsonable
+
+    return str(jsonable(value))
