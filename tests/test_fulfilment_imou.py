@@ -12,6 +12,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from privacydesk.db.engine import transaction
 from privacydesk.requests.models import RequestStatus
+from privacydesk.retention import holds
 from tests.dsr_support import snapshot
 from tests.fulfilment_support import (
     example_database,
@@ -137,6 +140,94 @@ def test_erasure_leaves_nothing_outside_holds_reports_them_and_spares_others(imo
     (mail,) = [item for item in mails("request_completed") if item.to == email]
     assert "Polish Civil Code, Art. 568 (statutory warranty)" in mail.text_body
     assert "Establishment, exercise or defence of legal claims" in mail.text_body
+
+
+def test_erasure_keeps_what_staff_legal_holds_cover_and_names_each_hold(imou: Engine, browser: TestClient) -> None:
+    # Two people from the end of the list (the other tests take theirs from the start), sharing no row.
+    people = [person for person in reversed(candidates(imou)) if len(person_rows(imou, *person).get("api_logs", ())) >= 2]
+    logged = next(person for person in people if person_rows(imou, *person).get("devices"))
+    logged_rows = person_rows(imou, *logged)
+    whole = unrelated(imou, logged_rows)
+    whole_rows = person_rows(imou, *whole)
+    held_log, held_device = min(logged_rows["api_logs"]), min(logged_rows["devices"])
+    ends_at = datetime.now(UTC) + timedelta(days=30)
+    with transaction() as session:
+        on_rows = holds.place(
+            session,
+            reason="Case 12/2026, district court",
+            actor="dpo@imou.example",
+            system="imou_cloud",
+            collection="api_logs",
+            keys=[str(held_log)],
+            ends_at=ends_at,
+            policy=_policy(),
+        ).id
+        holds.place(
+            session,
+            reason="Dispute with row keys",
+            actor="dpo@imou.example",
+            system="imou_cloud",
+            collection="devices",
+            keys=[str(held_device)],
+        )
+        on_person = holds.place(
+            session,
+            reason="Inquiry of the President of UODO",
+            actor="legal@imou.example",
+            identity=("email", whole[0].upper()),
+            policy=_policy(),
+        ).id
+        ended = holds.place(session, reason="Settled case", actor="legal@imou.example", identity=("email", logged[0]), policy=_policy())
+        holds.release(session, ended.id, actor="legal@imou.example")
+    before = snapshot(imou)
+
+    reference = request_verified(browser, "erasure", logged[0])
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    record = execution(reference)
+    assert record.planned_at is not None and record.result is not None
+    after = snapshot(imou)
+    # The rows the staff holds name stay as they were; the rest of the person's data goes as the policy says.
+    staff_held = {"api_logs": {held_log}, "devices": {held_device}}
+    assert after["api_logs"][held_log] == before["api_logs"][held_log]
+    assert after["devices"][held_device] == before["devices"][held_device]
+    assert {key for key in logged_rows["api_logs"] if key in after["api_logs"]} == {held_log}
+    policy_held = held_at(imou, logged_rows, HOLDS, record.planned_at)
+    email, phone, uid = logged
+    for table, keys in logged_rows.items():
+        for key in keys:
+            kept = key in staff_held.get(table, set()) or key in policy_held.get(table, set())
+            if not kept and key in after[table]:
+                assert not any(isinstance(value, str) and (email in value or phone in value) for value in after[table][key].values())
+    # The account the held device points at cannot be deleted from under it: it no longer names the person.
+    assert uid in after["users"] and after["users"][uid]["email"] != email
+    result = {item["collection"]: item for item in record.result["collections"]}
+    assert result["api_logs"]["held"] == 1 and result["api_logs"]["deleted"] == len(logged_rows["api_logs"]) - 1
+    (named,) = result["api_logs"]["holds"]
+    assert named["legal_hold"] == on_rows and named["rows"] == 1
+    assert (named["reason"], named["placed_by"]) == ("Case 12/2026, district court", "dpo@imou.example")
+    assert datetime.fromisoformat(named["until"]) == ends_at
+    assert [hold["reason"] for hold in result["devices"]["holds"]] == ["Dispute with row keys"]
+    assert result["devices"]["held"] == 1
+    (mail,) = [item for item in mails("request_completed") if item.to == email]
+    assert "Case 12/2026, district court: records kept: 1" in mail.text_body
+    assert "Settled case" not in mail.text_body and "ask us again" in mail.text_body
+
+    # A hold on a person keeps everything of theirs, until it is released; the reply says so.
+    reference = request_verified(browser, "erasure", whole[0], language="pl")
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    record = execution(reference)
+    assert record.result is not None
+    after = snapshot(imou)
+    assert all(after[table][key] == before[table][key] for table, keys in whole_rows.items() for key in keys)
+    collections = [item for item in record.result["collections"] if item["found"]]
+    assert {item["collection"]: item["held"] for item in collections} == {table: len(keys) for table, keys in whole_rows.items() if keys}
+    assert all(item["deleted"] == item["anonymised"] == 0 for item in collections)
+    for item in collections:
+        staff = [hold for hold in item["holds"] if hold.get("legal_hold")]
+        assert [(hold["legal_hold"], hold["placed_by"], hold["until"]) for hold in staff] == [(on_person, "legal@imou.example", None)]
+    (mail,) = [item for item in mails("request_completed") if item.to == whole[0]]
+    assert mail.language == "pl" and "Inquiry of the President of UODO" in mail.text_body
+    assert "do czasu zniesienia blokady" in mail.text_body
 
 
 def test_rectification_corrects_every_system_declared_to_hold_the_category(imou: Engine, browser: TestClient) -> None:

@@ -71,14 +71,22 @@ def test_restriction_makes_every_check_answer_restricted_once(browser: TestClien
     assert rows("SELECT count(*) FROM consent_restrictions") == [(1,)]
     assert len(mails("request_completed")) == 1 and len(stored(reference).events) == events
 
-    # The team reads the register and, once the person is told (Art. 18(3)), lifts the entry.
+    # The team reads the register and lifts the entry; the person is told, in their language (Art. 18(3)).
     add_user()
     _, token = issue_token(OWNER, {Permission.REQUESTS_READ, Permission.REQUESTS_MANAGE})
     headers = {"Authorization": f"Bearer {token}"}
     (entry,) = browser.get("/api/v1/restrictions", headers=headers).json()
     assert (entry["reason"], entry["purpose"], entry["reference"], entry["lifted_at"]) == ("restriction", None, reference, None)
     lifted = browser.post(f"/api/v1/restrictions/{entry['id']}/lift", headers=headers)
-    assert (lifted.status_code == 200 and lifted.json()["lifted_by"] == f"user:{OWNER}") or lifted.json()["lifted_at"] is not None
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["person_mailed"] is True
+    assert lifted.json()["lifted_at"] is not None and lifted.json()["lifted_by"].startswith("token:")
+    (told,) = mails("restriction_lifted")
+    assert (told.to, told.language) == (ANNA, "cs")
+    assert reference in told.text_body and "omezení" in told.text_body.lower() and "zrušeno" in told.text_body
+    # Lifting it again changes nothing and tells nobody twice.
+    again = browser.post(f"/api/v1/restrictions/{entry['id']}/lift", headers=headers)
+    assert again.json()["person_mailed"] is False and len(mails("restriction_lifted")) == 1
     assert set(_answers().values()) == {"given"}
     assert browser.get("/api/v1/restrictions", headers=headers).json() == []
     assert len(browser.get("/api/v1/restrictions?lifted=true", headers=headers).json()) == 1

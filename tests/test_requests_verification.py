@@ -16,10 +16,10 @@ from privacydesk.auth.permissions import Permission, Role
 from privacydesk.config import get_settings
 from privacydesk.db.base import utcnow
 from privacydesk.db.engine import transaction
-from privacydesk.errors import TooManyAttempts
+from privacydesk.errors import Conflict, Invalid, TooManyAttempts
 from privacydesk.mail.render import render
 from privacydesk.mail.service import deliver
-from privacydesk.requests import execution, service, sms, verification
+from privacydesk.requests import execution, expiry, service, sms, tasks, verification
 from privacydesk.requests.models import Channel, RequestStatus, RequestType, SubjectRequest, VerificationCode
 from tests.auth_support import OWNER, add_user, audit_entries, client, configure, issue_token
 from tests.conftest import PolicyFactory
@@ -300,6 +300,117 @@ def test_approval_by_the_dpo(browser: TestClient, make_policy: PolicyFactory) ->
     marketing = make(browser, body("objection", email="jan@example.org", objection={"direct_marketing": True}))
     assert _verify(browser, marketing, last_code("jan@example.org")).json()["status"] == "approved"
     assert stored(marketing["reference"]).approval_required is False
+
+
+def test_a_refusal_tells_the_person_why_and_where_they_may_complain_or_go_to_court(browser: TestClient, make_policy: PolicyFactory) -> None:
+    publish(make_policy, approval=True)
+    add_user("dpo@example.com", Role.DPO)
+    _, dpo = issue_token("dpo@example.com", {Permission.REQUESTS_APPROVE, Permission.REQUESTS_READ})
+    # Refused before the person was verified: the reply goes where the code went, in the request's language.
+    receipt = make(browser, body("access", language="fr"))
+    refused = browser.post(
+        f"/api/v1/requests/{stored(receipt['reference']).id}/reject",
+        json={"reason": "  Demande manifestement infondée : dixième demande identique ce mois-ci.  "},
+        headers={"Authorization": f"Bearer {dpo}"},
+    )
+    assert refused.status_code == 200 and refused.json()["status"] == "rejected"
+    (mail,) = mails("request_refused")
+    assert (mail.to, mail.language, mail.subject) == (ANIA, "fr", "Votre demande a été refusée")
+    assert receipt["reference"] in mail.text_body
+    assert "    Demande manifestement infondée : dixième demande identique ce mois-ci.\n" in mail.text_body
+    # The policy's authority (a DPV term, named in the person's language), and the courts.
+    assert "Commission nationale de l'informatique et des libertés (CNIL)" in mail.text_body
+    assert "recours juridictionnel" in mail.text_body and "article 79" in mail.text_body
+    assert "<blockquote>Demande manifestement infondée" in mail.html_body
+    rejection = next(entry for entry in audit_entries() if entry.action == "request.rejected")
+    assert rejection.summary["person_mailed"] is True and "infondée" not in repr(rejection.summary)
+
+    # An authority the policy names by name and address; none at all; no e-mail address to write to.
+    def named(data: dict[str, Any]) -> None:
+        data["organization"]["supervisory_authority"] = {
+            "name": "Autoriteit Persoonsgegevens",
+            "url": "https://autoriteitpersoonsgegevens.nl",
+        }
+
+    publish(make_policy, named)
+    with transaction() as session:
+        made = service.submit(
+            session, service.Intake(RequestType.erasure, [("email", "jan@example.org")], Channel.email, language="pl"), actor="test"
+        )
+        assert service.reject(session, made.request, actor="test", reason="Nie udało się potwierdzić tożsamości.") is True
+    mail = mails("request_refused")[-1]
+    assert mail.language == "pl" and "Autoriteit Persoonsgegevens" in mail.text_body
+    assert '<a href="https://autoriteitpersoonsgegevens.nl">' in mail.html_body and "przed sądem" in mail.text_body
+
+    publish(make_policy, lambda data: data["organization"].pop("supervisory_authority"))
+    with transaction() as session:
+        made = service.submit(
+            session, service.Intake(RequestType.erasure, [("email", "eva@example.org")], Channel.email, language="cs"), actor="test"
+        )
+        service.reject(session, made.request, actor="test", reason="Zjevně nedůvodná žádost.")
+        by_phone = service.Intake(RequestType.access, [("phone", "+420601222333")], Channel.phone)
+        unreachable = service.submit(session, by_phone, actor="test", vouched_by="staff").request
+        assert service.reject(session, unreachable, actor="test", reason="Zjevně nedůvodná žádost.") is False
+    mail = mails("request_refused")[-1]
+    assert mail.language == "cs" and "dozorového úřadu" in mail.text_body and "zemi EU" in mail.text_body
+    assert len(mails("request_refused")) == 3
+    assert [entry.summary["person_mailed"] for entry in audit_entries() if entry.action == "request.rejected"] == [True, True, True, False]
+    with pytest.raises(Invalid, match="at most 2000"), transaction() as session:
+        service.reject(session, service.get(session, made.request.id), actor="test", reason="x" * 2001)
+
+
+def test_requests_never_verified_expire_and_stop_counting_as_open(
+    browser: TestClient, make_policy: PolicyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(make_policy)
+    now = utcnow()
+
+    def submit(email: str, received: timedelta, **how: Any) -> SubjectRequest:
+        intake = service.Intake(RequestType.access, [("email", email)], Channel.web, age_confirmed=True)
+        with transaction() as session:
+            return service.submit(session, intake, actor="subject", now=now - received, **how).request
+
+    forgotten = submit("forgotten@example.org", timedelta(days=20))
+    asked_again = submit("again@example.org", timedelta(days=20))
+    with transaction() as session:
+        service.resend_code(session, session.get_one(SubjectRequest, asked_again.id), client=None, now=now - timedelta(days=3))
+    recent = submit("recent@example.org", timedelta(days=3))
+    verified = submit("verified@example.org", timedelta(days=20), vouched_by="staff")
+    # The team verifies these itself: waiting on the team is no reason to drop a request.
+    publish(make_policy, verification="manual")
+    by_hand = submit("letter@example.org", timedelta(days=20))
+
+    with transaction() as session:
+        assert expiry.expire_unverified(session, now=now) == 1
+    status = {request.id: stored(request.reference).status for request in (forgotten, asked_again, recent, verified, by_hand)}
+    assert status == {
+        forgotten.id: RequestStatus.expired,
+        asked_again.id: RequestStatus.verifying,
+        recent.id: RequestStatus.verifying,
+        verified.id: RequestStatus.approved,
+        by_hand.id: RequestStatus.verifying,
+    }
+    event = stored(forgotten.reference).events[-1]
+    assert (event.from_status, event.to_status, event.actor) == (RequestStatus.verifying, RequestStatus.expired, "system")
+    (entry,) = [entry for entry in audit_entries() if entry.action == "request.expired"]
+    assert (entry.object_id, entry.summary["unverified_days"], entry.summary["from"]) == (str(forgotten.id), 14, "verifying")
+    # An expired request takes no code any more, and no longer stands in the way of a new one.
+    with pytest.raises(Conflict, match="expired"), transaction() as session:
+        service.verify_code(session, session.get_one(SubjectRequest, forgotten.id), "123456")
+    again = make(browser, body("access", email="forgotten@example.org"))
+    assert again["reference"] != forgotten.reference and not again["duplicate"]
+
+    # The number of days is a setting; the hourly job expires with it.
+    monkeypatch.setenv("PRIVACYDESK_REQUEST_UNVERIFIED_DAYS", "2")
+    get_settings.cache_clear()
+    tasks.expire_unverified(timestamp=0)
+    assert [stored(request.reference).status for request in (asked_again, recent, by_hand)] == [
+        RequestStatus.expired,
+        RequestStatus.expired,
+        RequestStatus.verifying,
+    ]
+    assert stored(again["reference"]).status is RequestStatus.verifying
+    assert len([entry for entry in audit_entries() if entry.action == "request.expired"]) == 3
 
 
 def test_approved_requests_are_handed_to_the_executor_of_their_type(

@@ -9,11 +9,17 @@ import pytest
 from typer.testing import CliRunner
 
 from privacydesk.cli.main import app as cli
+from privacydesk.consent import restrictions
+from privacydesk.consent.models import ConsentRestriction
+from privacydesk.consent.subjects import parse
 from privacydesk.db.engine import transaction
 from privacydesk.errors import Invalid
+from privacydesk.fulfilment import actions
+from privacydesk.requests import service as requests
+from privacydesk.requests.models import Channel, RequestType
 from privacydesk.retention import holds
 from tests.auth_support import configure
-from tests.retention_support import BACKENDS, SOON, audit_of, demo, ids, naive, policy, publish, rows, run
+from tests.retention_support import BACKENDS, SOON, audit_of, demo, ids, naive, policy, publish, rows, run, runs_of
 
 pytestmark = pytest.mark.usefixtures("platform_url")
 
@@ -84,6 +90,53 @@ def test_held_rows_and_a_held_persons_data_survive_until_the_hold_is_released(
     assert not ids(engine, "SELECT id FROM api_logs WHERE created_at < :t", t=week)
     assert ids(engine, "SELECT id FROM alarm_messages") == alarms - old_alarms
     assert again["imou_cloud.api_logs"].deleted == len(kept_logs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_person_who_restricted_processing_keeps_their_data_until_the_restriction_is_lifted(
+    backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = demo("imou", request, backend, monkeypatch)
+    publish("imou")
+    week = naive(SOON - timedelta(days=7))
+    people = rows(
+        engine,
+        "SELECT u.id, u.email FROM users u WHERE u.email IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM api_logs l WHERE l.user_id = u.id AND l.created_at < :t) ORDER BY u.id",
+        t=week,
+    )
+    (asked, address), (by_account, _), (objector, objector_address) = people[0], people[1], people[2]
+    old_logs = ids(engine, "SELECT id FROM api_logs WHERE created_at < :t", t=week)
+    logs_of = {
+        person: ids(engine, "SELECT id FROM api_logs WHERE user_id = :u AND created_at < :t", u=person, t=week)
+        for person in (asked, by_account, objector)
+    }
+    with transaction() as session:
+        # A restriction request (Art. 18) the team verified, carried out on the register as its job does it ...
+        intake = requests.Intake(RequestType.restriction, [("email", address)], Channel.email)
+        made = requests.submit(session, intake, actor="test", vouched_by="staff").request
+        actions.perform(session, "restrict", made, policy("imou"))
+        # ... a restriction entered under an account key, and an objection, which does not stop retention.
+        restrictions.restrict(session, parse(f"account:{by_account}"), reason="restriction", actor="test")
+        restrictions.restrict(session, parse(f"email:{objector_address}"), reason="objection", actor="test", purpose="ux_plan")
+
+    reports = run(policy("imou"), SOON, "api_logs")
+
+    kept = logs_of[asked] | logs_of[by_account]
+    assert ids(engine, "SELECT id FROM api_logs WHERE created_at < :t", t=week) == kept
+    assert not logs_of[objector] & ids(engine, "SELECT id FROM api_logs")
+    report = reports["imou_cloud.api_logs"]
+    assert (report.restricted, report.held, report.deleted) == (len(kept), 0, len(old_logs) - len(kept))
+    (finished,) = audit_of("retention.run.finish")
+    assert finished["restricted"] == len(kept)
+    assert runs_of("imou_cloud.api_logs")[-1].restricted == len(kept)
+
+    with transaction() as session:
+        for entry in session.query(ConsentRestriction).filter(ConsentRestriction.reason == "restriction"):
+            restrictions.lift(session, entry.id, actor="test")
+    again = run(policy("imou"), SOON, "api_logs")
+    assert not ids(engine, "SELECT id FROM api_logs WHERE created_at < :t", t=week)
+    assert (again["imou_cloud.api_logs"].deleted, again["imou_cloud.api_logs"].restricted) == (len(kept), 0)
 
 
 def test_a_hold_names_rows_or_a_person_and_gives_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     log_json: bool = True
+    # FastAPI's OpenTelemetry traces, metrics and logs (needs providers configured); off, it costs nothing per request.
+    opentelemetry: bool = False
 
     session_hours: int = 12
     cookie_secure: bool = True
@@ -50,6 +52,8 @@ class Settings(BaseSettings):
     export_dir: Path | None = None
     # How long the download link of an export works; the file is deleted afterwards.
     export_days: int = 7
+    # A request waiting for the person's code expires this many days after its receipt or its last code.
+    request_unverified_days: int = Field(default=14, ge=1)
 
     worker_concurrency: int = 4
     # A worker silent for worker_stalled_seconds is presumed dead and its jobs are run again:

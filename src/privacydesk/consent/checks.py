@@ -25,7 +25,7 @@ MAX_CHECKS = 1000
 
 _SELECT = """
 WITH latest AS (SELECT number, hash FROM policy_versions ORDER BY number DESC LIMIT 1)
-SELECT asked.n, latest.number AS latest_number, latest.hash AS latest_hash,
+SELECT asked.n, latest.number AS latest_number, latest.hash AS latest_hash, k.person_id,
        EXISTS (SELECT 1 FROM consent_policy_sync sync WHERE sync.version_number = latest.number) AS synced,
        (SELECT max(r.version_number) FROM consent_revisions r WHERE r.purpose = asked.purpose) AS revised_in,
        st.state, st.method, st.record_id, st.expires_at, st.policy_version_number,

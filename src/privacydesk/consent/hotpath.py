@@ -13,6 +13,9 @@ regular route, which stays the reference: it gives every error, marks tokens use
 revisions and fills the policy cache, so the next call can take the fast lane. The pool exists
 while the application serves (its lifespan); without one, every check takes the regular route.
 The first decisions of new consent ids use the same pool (firstwrite.py).
+
+What the statement returns is kept in the process (checkcache.py) until PostgreSQL notifies a
+change to anything it read, so a repeated question costs no round trip at all.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import unquote_plus
 
 from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
@@ -33,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from privacydesk.auth.permissions import Permission, Role, permissions_of
 from privacydesk.auth.service import LAST_USED_PRECISION, TOKEN_PREFIX, hash_token
 from privacydesk.consent import checks, published, subjects
+from privacydesk.consent.checkcache import Answer, CheckCache
 from privacydesk.consent.schemas import CheckOut
 from privacydesk.db.base import utcnow
 from privacydesk.db.engine import get_engine
@@ -42,6 +46,8 @@ from privacydesk.jobs.app import conninfo
 PATH = "/api/v1/consent/check"
 # The name of the pool in the application's lifespan state (request.state).
 POOL_STATE = "consent_pool"
+# The name of the checks' cache in the same state (the decisions' route drops what it changed).
+CACHE_STATE = "consent_check_cache"
 POOL_SIZE = 10
 # How long a check waits for a pooled connection before it takes the regular route instead.
 POOL_WAIT_SECONDS = 0.5
@@ -74,12 +80,15 @@ class FastChecks:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+        self.cache = CheckCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            async with self._pool():
-                # Shared with the first decisions' fast lane (firstwrite.py) through the state each request gets a copy of.
-                scope.setdefault("state", {})[POOL_STATE] = self.pool
+            async with self._pool(), self.cache.listening_to(_conninfo()):
+                # Shared with the decisions' route (public.py) through the state each request gets a copy of.
+                state = scope.setdefault("state", {})
+                state[POOL_STATE] = self.pool
+                state[CACHE_STATE] = self.cache
                 await self.app(scope, receive, send)
             return
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PATH and self.pool is not None:
@@ -113,7 +122,19 @@ class FastChecks:
         if question is None:
             return None
         secret, subject, purpose = question
-        params = {"key": subject.stored, "purpose": purpose, "token_hash": hash_token(secret)}
+        token_hash = hash_token(secret)
+        readable_until, cached = self.cache.token(token_hash), self.cache.answer(subject.stored, purpose)
+        if readable_until is not None and cached is not None:
+            now = utcnow()
+            if now >= readable_until:
+                # Perhaps only not marked used lately: the regular route marks it, the next check reads it afresh.
+                self.cache.drop_token(token_hash)
+                return None
+            if cached.good_until is None or now < cached.good_until:
+                return cached.body
+            return _answered(cached.row, now)[0]
+        since = self.cache.generation()
+        params = {"key": subject.stored, "purpose": purpose, "token_hash": token_hash}
         try:
             async with pool.connection(timeout=POOL_WAIT_SECONDS) as connection:
                 cursor = connection.cursor(row_factory=namedtuple_row)
@@ -121,17 +142,23 @@ class FastChecks:
         except PoolTimeout:
             return None
         now = utcnow()
-        if row is None or not _may_read(row, now) or not row.synced:
+        readable_until = _readable_until(row, now) if row is not None and row.synced else None
+        if readable_until is None:
             return None
         policy = published.cached_policy(row.latest_hash)
         if policy is None or purpose not in policy.consents:
             return None
-        answer = checks.verdict(row, now)
-        return (
-            CheckOut(allowed=answer.allowed, reason=answer.reason, record_id=answer.record_id, expires_at=answer.expires_at)
-            .model_dump_json(by_alias=True)
-            .encode()
-        )
+        body, good_until = _answered(row, now)
+        self.cache.keep(since, subject.stored, purpose, Answer(row.person_id, row, body, good_until), token_hash, readable_until)
+        return body
+
+
+def _answered(row: Any, now: datetime) -> tuple[bytes, datetime | None]:
+    """The answer's JSON, and until when it stays the answer (a consent given until then is expired after)."""
+    answer = checks.verdict(row, now)
+    body = CheckOut(allowed=answer.allowed, reason=answer.reason, record_id=answer.record_id, expires_at=answer.expires_at)
+    changes_at = row.expires_at if row.expires_at is not None and row.expires_at > now else None
+    return body.model_dump_json(by_alias=True).encode(), changes_at
 
 
 def _question(scope: Scope) -> tuple[str, subjects.SubjectKey, str] | None:
@@ -143,27 +170,42 @@ def _question(scope: Scope) -> tuple[str, subjects.SubjectKey, str] | None:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret.startswith(TOKEN_PREFIX):
         return None
-    query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-    if set(query) != {"subject", "purpose"} or len(query["subject"]) != 1 or len(query["purpose"]) != 1:
+    query = _plain_query(scope["query_string"])
+    if query is None:
         return None
     try:
-        subject = subjects.parse(query["subject"][0])
+        subject = subjects.parse(query["subject"])
     except Invalid:
         return None
-    return secret, subject, query["purpose"][0]
+    return secret, subject, query["purpose"]
 
 
-def _may_read(row: Any, now: datetime) -> bool:
-    """Whether the token lets its bearer check consent now, and was marked used recently enough."""
+def _plain_query(raw: bytes) -> dict[str, str] | None:
+    """`subject` and `purpose`, each exactly once and nothing else; None for any other query."""
+    query: dict[str, str] = {}
+    for pair in raw.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        if name not in ("subject", "purpose") or name in query:
+            return None
+        # Percent-decoding only when needed: most subjects and purposes are plain.
+        query[name] = unquote_plus(value) if "%" in value or "+" in value else value
+    return query if len(query) == 2 else None
+
+
+def _readable_until(row: Any, now: datetime) -> datetime | None:
+    """Until when the token lets its bearer check consent (expiry, or a minute after it was last marked used); None: not now."""
     if row.token_expires_at is None or row.token_revoked_at is not None or row.token_expires_at <= now or not row.owner_active:
-        return False
+        return None
     if row.token_last_used_at is None or now - row.token_last_used_at >= LAST_USED_PRECISION:
-        return False
+        return None
     try:
         role = Role(row.owner_role)
     except ValueError:
-        return False
-    return _READ.value in row.token_scopes and _READ in permissions_of(role)
+        return None
+    if _READ.value not in row.token_scopes or _READ not in permissions_of(role):
+        return None
+    until: datetime = min(row.token_expires_at, row.token_last_used_at + LAST_USED_PRECISION)
+    return until
 
 
 def _conninfo() -> str:

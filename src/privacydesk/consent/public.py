@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from privacydesk.consent import checks, firstwrite, receipts, revisions, service, subjects
-from privacydesk.consent.hotpath import POOL_STATE
+from privacydesk.consent.checkcache import CheckCache
+from privacydesk.consent.hotpath import CACHE_STATE, POOL_STATE
 from privacydesk.consent.published import latest
 from privacydesk.consent.ratelimit import limit_public
 from privacydesk.consent.schemas import ChoiceOut, ChoicesOut, ConfigOut, DecisionOut, PublicDecisionIn, WithdrawIn, WithdrawOut
@@ -86,6 +87,10 @@ async def decide(body: PublicDecisionIn, request: Request, response: Response) -
     recorded = await firstwrite.record_first(pool, decision, actor=DATA_SUBJECT, require_notice=True)
     if recorded is None:
         recorded = await run_in_threadpool(_record, decision)
+    cache: CheckCache | None = getattr(request.state, CACHE_STATE, None)
+    if cache is not None:
+        # This process's checks see the change at once; the others on the database's notice.
+        cache.forget([decision.subject.stored])
     if recorded.record_id is None:
         response.status_code = 200
     return DecisionOut(record_id=recorded.record_id, subject=recorded.subject, choices=recorded.choices, expires_at=recorded.expires_at)

@@ -13,6 +13,8 @@ from privacydesk.errors import Invalid
 
 Kind = Literal["cid", "account", "email"]
 _ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}")
+# A random (version 4, RFC 4122 variant) UUID written out with hyphens: what uuid.UUID accepts here, without building one.
+_UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.IGNORECASE)
 HINT = "write cid:<uuid4>, account:<id> or email:<address>"
 
 
@@ -31,6 +33,8 @@ def parse(raw: str) -> SubjectKey:
     if not colon or not value:
         raise Invalid(f"malformed subject {_quote(raw)}: {HINT}")
     if kind == "cid":
+        if _UUID4.fullmatch(value):
+            return SubjectKey("cid", f"cid:{value.lower()}", f"cid:{value.lower()}")
         try:
             parsed = uuid.UUID(value)
         except ValueError:

@@ -13,10 +13,9 @@ from privacydesk.auth.permissions import Permission
 from privacydesk.auth.principal import Principal
 from privacydesk.connectors.base import Reported
 from privacydesk.connectors.webhook import SIGNATURE_HEADER
-from privacydesk.consent import restrictions
 from privacydesk.errors import Invalid
 from privacydesk.fulfilment import service
-from privacydesk.fulfilment.schemas import CallbackOut, ExecutionOut, ExportOut, RestrictionOut, StepOut, TaskDoneIn, TaskOut
+from privacydesk.fulfilment.schemas import CallbackOut, ExecutionOut, ExportOut, LiftedOut, RestrictionOut, StepOut, TaskDoneIn, TaskOut
 from privacydesk.web.deps import DbSession
 
 tasks_router = protected_router(prefix="/tasks", tags=["manual tasks"])
@@ -101,9 +100,10 @@ def restriction_register(session: DbSession, lifted: bool = False) -> list[Restr
 
 
 @register_router.post("/{restriction_id}/lift")
-def lift_restriction(restriction_id: int, session: DbSession, principal: Manager) -> RestrictionOut:
-    """Lift an entry: checks answer from the person's decisions again. Tell the person first (Art. 18(3))."""
-    return RestrictionOut.model_validate(restrictions.lift(session, restriction_id, actor=principal.actor))
+def lift_restriction(restriction_id: int, session: DbSession, principal: Manager) -> LiftedOut:
+    """Lift an entry: checks answer from the person's decisions again, and the person is mailed (Art. 18(3))."""
+    entry, mailed = service.lift(session, restriction_id, actor=principal.actor)
+    return LiftedOut.model_validate(entry).model_copy(update={"person_mailed": mailed})
 
 
 def _execution(session: Session, request_id: int) -> ExecutionOut:

@@ -52,6 +52,7 @@ def notify(session: Session, request: SubjectRequest, policy: Policy, result: di
         "anonymised": sum(int(item.get("anonymised") or 0) for item in result.get("collections", [])),
         "rectified": sum(int(item.get("rectified") or 0) for item in result.get("collections", [])),
         "holds": holds(policy, result, lang),
+        "legal_holds": legal_holds(result, lang),
         "consents": _titles(policy, _consents(request, result), lang),
         "activities": [
             policy.activities[name].title.get(lang, policy.text_languages())
@@ -67,19 +68,41 @@ def notify(session: Session, request: SubjectRequest, policy: Policy, result: di
 
 
 def holds(policy: Policy, result: dict[str, Any], lang: str) -> list[dict[str, Any]]:
-    """The records legal holds keep, merged by reason: why (law and basis), how many, and until when."""
+    """The records the policy's holds keep, merged by reason: why (law and basis), how many, and until when."""
     merged: dict[str, dict[str, Any]] = {}
     for item in result.get("collections", []):
         for hold in item.get("holds", []):
+            if hold.get("legal_hold"):
+                continue
             parts = [hold["law"]] if hold.get("law") else []
             if hold.get("basis"):
                 parts.append(labels.labelled(labels.HOLD_BASES, hold["basis"], lang))
-            reason = "; ".join(parts) or hold["name"]
-            entry = merged.setdefault(reason, {"reason": reason, "rows": 0, "until": None, "open": False})
-            entry["rows"] += hold["rows"]
-            entry["open"] = entry["open"] or bool(hold.get("open_rows"))
-            if hold.get("until") and (entry["until"] is None or hold["until"] > entry["until"]):
-                entry["until"] = hold["until"]
+            _merge(merged, "; ".join(parts) or hold["name"], hold)
+    return _dated(merged, lang)
+
+
+def legal_holds(result: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """The records staff legal holds keep, merged by the reason staff gave: how many, and when the hold ends (None: until released)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for item in result.get("collections", []):
+        for hold in item.get("holds", []):
+            if hold.get("legal_hold"):
+                _merge(merged, hold["reason"], hold)
+    for entry in merged.values():
+        if entry["open"]:  # one of the holds has no end: the records are kept until it is released
+            entry["until"] = None
+    return _dated(merged, lang)
+
+
+def _merge(merged: dict[str, dict[str, Any]], reason: str, hold: dict[str, Any]) -> None:
+    entry = merged.setdefault(reason, {"reason": reason, "rows": 0, "until": None, "open": False})
+    entry["rows"] += hold["rows"]
+    entry["open"] = entry["open"] or bool(hold.get("open_rows")) or (bool(hold.get("legal_hold")) and not hold.get("until"))
+    if hold.get("until") and (entry["until"] is None or hold["until"] > entry["until"]):
+        entry["until"] = hold["until"]
+
+
+def _dated(merged: dict[str, dict[str, Any]], lang: str) -> list[dict[str, Any]]:
     for entry in merged.values():
         entry["until"] = format_day(datetime.fromisoformat(entry["until"]).date(), lang) if entry["until"] else None
     return list(merged.values())

@@ -2,9 +2,11 @@
 
 Access, portability, erasure and rectification locate the person's rows through the connectors
 and store one step per batch of keys (plus one hand-over per webhook or manual system), with an
-outline of what the plan expects (rows found, holds with their basis and end). Restriction,
-objection, consent withdrawal and instructions for after death change only the platform's own
-tables: one step, executed in the transaction that records its completion.
+outline of what the plan expects (rows found, holds with their basis and end). An erasure also
+keeps every row a standing staff legal hold covers (retention.holds), and names that hold (its
+reason, who placed it, its end) next to the policy's holds. Restriction, objection, consent
+withdrawal and instructions for after death change only the platform's own tables: one step,
+executed in the transaction that records its completion.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from privacydesk.connectors.base import RequestKind
+from privacydesk.connectors.base import Key, RequestKind
 from privacydesk.connectors.registry import Connectors
+from privacydesk.db.engine import transaction
 from privacydesk.engine.decide import decide
+from privacydesk.engine.locate import Located
 from privacydesk.engine.plan import Plan, plan_request
+from privacydesk.engine.results import jsonable
 from privacydesk.engine.run import erasure_result, prepare, rectifiable
 from privacydesk.engine.steps import Step, delegation_steps, erasure_steps, export_steps, rectification_steps
 from privacydesk.policy.models import Policy
 from privacydesk.requests.models import RequestType, SubjectRequest
+from privacydesk.retention import holds
+from privacydesk.retention.models import LegalHold
 
 ENGINE_KINDS: dict[RequestType, RequestKind] = {
     RequestType.access: "access",
@@ -45,6 +52,8 @@ class PlannedStep:
     system: str | None = None
     collection: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    # Set when the step was done while planning (an export of rows the lookup read whole): what it stores.
+    result: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,8 @@ def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now
         action = PLATFORM_ACTIONS[request.type]
         return Planned([PlannedStep(f"{request.type.value}/platform/*/{action}/0000", action)], {})
     engine = engine_plan(policy, request)
-    located = prepare(engine, connectors)
+    # An access reads whole rows while locating them: its exports need no statement of their own.
+    located = prepare(engine, connectors, every_column=engine.kind == "access")
     steps: list[Step]
     if engine.kind == "access":
         steps = export_steps(engine, {node_id: list(found.rows) for node_id, found in located.found.items()})
@@ -88,9 +98,15 @@ def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now
             ]
         }
     elif engine.kind == "erasure":
-        decisions = decide(engine, located, now, language=request.language)
+        staff = staff_holds(located, policy, connectors, now)
+        also_held: dict[str, set[Key]] = {}
+        for _, keys in staff:
+            for node_id, held in keys.items():
+                also_held.setdefault(node_id, set()).update(held)
+        decisions = decide(engine, located, now, language=request.language, also_held=also_held)
         steps = erasure_steps(engine, decisions)
         outline = erasure_result(engine, located, decisions, None).to_json()
+        name_staff_holds(outline, staff)
     else:
         (identified, linked), planned = rectifiable(engine, located, now, True)
         steps = rectification_steps(engine, identified, linked)
@@ -98,4 +114,57 @@ def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now
     steps += delegation_steps(engine, located.identities)
     # The request keeps the identities it names; the outline does not repeat those found on the way.
     outline.pop("identities", None)
-    return Planned([PlannedStep(step.id, step.action, step.system, step.collection, step.to_dict()) for step in steps], outline)
+    return Planned(
+        [
+            PlannedStep(step.id, step.action, step.system, step.collection, step.to_dict(), _read(step, located, connectors))
+            for step in steps
+        ],
+        outline,
+    )
+
+
+def _read(step: Step, located: Located, connectors: Connectors) -> dict[str, Any] | None:
+    """The rows of an export step as stored, from the whole rows located; None for other steps and for files, which only an export opens."""
+    if step.action != "export" or connectors[step.system].attachments:
+        return None
+    rows = located.found[f"{step.system}.{step.collection}"].rows
+    return {"rows": [{column: jsonable(value) for column, value in rows[key].items()} for key in step.keys], "files": []}
+
+
+def staff_holds(located: Located, policy: Policy, connectors: Connectors, now: datetime) -> list[tuple[LegalHold, dict[str, set[Key]]]]:
+    """The standing staff holds that cover any of the located rows, each with the keys of those rows it covers, by node id."""
+    # Read in a transaction of its own: planning asks the systems outside any transaction, so no lock waits on them.
+    with transaction() as session:
+        standing = holds.listed(session, now=now)
+    covering = []
+    for hold in standing:
+        covered = holds.covered(hold, policy, connectors)
+        keys = {
+            node_id: {key for key in found.rows if str(key) in covered[node_id]}
+            for node_id, found in located.found.items()
+            if node_id in covered
+        }
+        keys = {node_id: held for node_id, held in keys.items() if held}
+        if keys:
+            covering.append((hold, keys))
+    return covering
+
+
+def name_staff_holds(outline: dict[str, Any], staff: list[tuple[LegalHold, dict[str, set[Key]]]]) -> None:
+    """Add each staff hold to the holds of the collections whose rows it keeps: its reason, who placed it, when, and its end."""
+    for item in outline.get("collections", []):
+        node_id = f"{item['system']}.{item['collection']}"
+        for hold, keys in staff:
+            if node_id in keys:
+                item["holds"].append(
+                    {
+                        "name": f"legal_hold_{hold.id}",
+                        "legal_hold": hold.id,
+                        "reason": hold.reason,
+                        "placed_by": hold.placed_by,
+                        "placed_at": hold.placed_at.isoformat(),
+                        "until": hold.ends_at.isoformat() if hold.ends_at else None,
+                        "rows": len(keys[node_id]),
+                        "open_rows": 0,
+                    }
+                )

@@ -113,3 +113,13 @@ class RestrictionOut(BaseModel):
     created_by: str
     lifted_at: datetime | None
     lifted_by: str | None
+
+
+class LiftedOut(RestrictionOut):
+    """A lifted entry, and whether the person was mailed that their restriction is lifted (Art. 18(3)).
+
+    False for an objection, an entry lifted before, a restriction standing on through another entry, or no verified address:
+    tell the person another way.
+    """
+
+    person_mailed: bool = False

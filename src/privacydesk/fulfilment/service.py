@@ -14,12 +14,15 @@ from privacydesk.auth import keys
 from privacydesk.connectors.base import Delegated, ManualTask, Reported
 from privacydesk.connectors.manual import complete
 from privacydesk.connectors.webhook import handle_callback
+from privacydesk.consent import restrictions
 from privacydesk.consent.models import ConsentRestriction
 from privacydesk.db.base import utcnow
 from privacydesk.engine.results import delegated_json
 from privacydesk.errors import Conflict, Invalid, NotFound
 from privacydesk.fulfilment import exports
 from privacydesk.fulfilment.models import RequestExecution, RequestExport, RequestStep
+from privacydesk.i18n import format_day
+from privacydesk.mail.service import queue_mail
 from privacydesk.requests import execution, states, verification
 from privacydesk.requests import service as requests
 from privacydesk.requests.models import RequestStatus, SubjectRequest
@@ -124,6 +127,34 @@ def register(session: Session, *, lifted: bool = False) -> list[ConsentRestricti
     if not lifted:
         query = query.where(ConsentRestriction.lifted_at.is_(None))
     return list(session.scalars(query))
+
+
+def lift(session: Session, restriction_id: int, *, actor: str, now: datetime | None = None) -> tuple[ConsentRestriction, bool]:
+    """Lift an entry of the register; when that ends a restriction (Art. 18) a request entered, mail the person (Art. 18(3)).
+
+    Returns the entry and whether the person was mailed: not for an objection, an entry lifted before, a restriction
+    that stands on through another entry of the same request, or a request without a verified e-mail address.
+    """
+    entry = session.get(ConsentRestriction, restriction_id, with_for_update=True)
+    standing = entry is not None and entry.lifted_at is None
+    entry = restrictions.lift(session, restriction_id, actor=actor, now=now)
+    if not standing or entry.reason != "restriction" or entry.reference is None:
+        return entry, False
+    others = select(ConsentRestriction.id).where(
+        ConsentRestriction.reference == entry.reference, ConsentRestriction.reason == "restriction", ConsentRestriction.lifted_at.is_(None)
+    )
+    request = session.scalars(select(SubjectRequest).where(SubjectRequest.reference == entry.reference)).one_or_none()
+    if session.scalar(others.limit(1)) is not None or request is None:
+        return entry, False
+    address = next((identity.value for identity in request.identities if identity.type == "email" and identity.verified), None)
+    if address is None:
+        return entry, False
+    policy = requests.policy_for(session, request)
+    lifted_on = format_day((entry.lifted_at or utcnow()).date(), request.language)
+    context = {"organization": policy.organization.name, "reference": request.reference, "lifted_on": lifted_on}
+    queue_mail(session, to=address, template="restriction_lifted", language=request.language, context=context)
+    audit.record(session, actor=actor, action="request.restriction_lift_told", object_type="subject_request", object_id=str(request.id))
+    return entry, True
 
 
 # ---------------------------------------------------------------- downloads

@@ -24,9 +24,11 @@ SUBJECTS = {
     "request_extended": _("More time is needed to answer your request"),
     "request_reminder": _("A data-subject request is due soon"),
     "request_completed": _("Your request has been carried out"),
+    "request_refused": _("Your request has been refused"),
     "manual_task": _("A data-subject request needs your hand"),
     "newsletter_confirm": _("Please confirm your subscription"),
     "retention_notice": _("Your account will be deleted for inactivity"),
+    "restriction_lifted": _("The restriction of the processing of your data is lifted"),
     # Used only when an issue is queued without its own subject.
     "newsletter_issue": _("Newsletter"),
 }

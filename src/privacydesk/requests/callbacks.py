@@ -45,6 +45,7 @@ _VISIBLE = {
     RequestStatus.rejected: "cancelled",
     RequestStatus.cancelled: "cancelled",
     RequestStatus.failed: "cancelled",
+    RequestStatus.expired: "cancelled",
 }
 
 

@@ -66,8 +66,9 @@ def reject(request_id: RequestId, reason: Annotated[str, typer.Option(help="why 
     from privacydesk.requests import service
 
     with _transaction() as session:
-        service.reject(session, service.get(session, request_id, lock=True), actor=_actor(), reason=reason)
-    typer.echo(f"rejected request {request_id}")
+        mailed = service.reject(session, service.get(session, request_id, lock=True), actor=_actor(), reason=reason)
+    told = "the person is mailed the reason" if mailed else "the request names no e-mail address: tell the person another way"
+    typer.echo(f"rejected request {request_id}; {told}")
 
 
 @requests_app.command()

@@ -41,6 +41,8 @@ class RequestStatus(StrEnum):
     rejected = "rejected"
     cancelled = "cancelled"
     failed = "failed"
+    # The person never entered the code sent to them (privacydesk.requests.expiry).
+    expired = "expired"
 
 
 OPEN_STATUSES = (

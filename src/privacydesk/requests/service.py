@@ -18,7 +18,7 @@ from privacydesk.auth.service import hash_token
 from privacydesk.db.base import utcnow
 from privacydesk.errors import Conflict, Invalid, NotFound
 from privacydesk.policy.models import Policy
-from privacydesk.requests import deadlines, execution, identities, states, verification
+from privacydesk.requests import deadlines, execution, identities, refusals, states, verification
 from privacydesk.requests import details as request_details
 from privacydesk.requests.models import OPEN_STATUSES, Channel, RequestIdentity, RequestStatus, RequestType, SubjectRequest
 from privacydesk.requests.schemas import RequestDetails
@@ -239,11 +239,21 @@ def approve(session: Session, request: SubjectRequest, *, actor: str, note: str 
     execution.schedule(session, request)
 
 
-def reject(session: Session, request: SubjectRequest, *, actor: str, reason: str, now: datetime | None = None) -> None:
-    """Refuse a request before it is executed (unverifiable, manifestly unfounded...), with the reason kept in its history."""
-    if not reason.strip():
+def reject(session: Session, request: SubjectRequest, *, actor: str, reason: str, now: datetime | None = None) -> bool:
+    """Refuse a request before it is executed (unverifiable, manifestly unfounded...), with the reason kept in its history.
+
+    The person is mailed the reason and their remedies (Art. 12(4)); True if they were, False when the request names no
+    e-mail address (tell them another way).
+    """
+    reason = reason.strip()
+    if not reason:
         raise Invalid("give the reason for refusing: the person must be told it (Art. 12(4))")
-    states.move(session, request, RequestStatus.rejected, actor=actor, now=now, note=reason.strip(), summary={"reason_given": True})
+    if len(reason) > deadlines.MAX_REASON_LENGTH:
+        raise Invalid(f"the reason may have at most {deadlines.MAX_REASON_LENGTH} characters")
+    mailed = request.identity("email") is not None
+    summary = {"reason_given": True, "person_mailed": mailed}
+    states.move(session, request, RequestStatus.rejected, actor=actor, now=now, note=reason, summary=summary)
+    return refusals.notify(session, request, policy_for(session, request), reason)
 
 
 def cancel(session: Session, request: SubjectRequest, *, actor: str, note: str | None = None, now: datetime | None = None) -> None:

@@ -5,6 +5,7 @@
     executing <-> waiting_manual (a system's owner carries out a task by hand) -> failed
     received -> verified                  (the person was verified before: app, OpenDSR, staff)
     any state before executing -> rejected | cancelled
+    received, verifying -> expired        (the person never entered the code: requests.expiry)
 
 A request starts as received (`receive`). Every move is stored as an event with its time and
 actor and written to the audit log; a move the table does not allow is a Conflict and changes
@@ -27,8 +28,8 @@ from privacydesk.requests.models import RequestEvent, RequestStatus, SubjectRequ
 S = RequestStatus
 _STOPPABLE = frozenset({S.rejected, S.cancelled})
 TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
-    S.received: frozenset({S.verifying, S.verified}) | _STOPPABLE,
-    S.verifying: frozenset({S.verified}) | _STOPPABLE,
+    S.received: frozenset({S.verifying, S.verified, S.expired}) | _STOPPABLE,
+    S.verifying: frozenset({S.verified, S.expired}) | _STOPPABLE,
     S.verified: frozenset({S.awaiting_approval, S.approved}) | _STOPPABLE,
     S.awaiting_approval: frozenset({S.approved}) | _STOPPABLE,
     S.approved: frozenset({S.executing}) | _STOPPABLE,
@@ -39,6 +40,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     S.rejected: frozenset(),
     S.cancelled: frozenset(),
     S.failed: frozenset(),
+    S.expired: frozenset(),
 }
 
 

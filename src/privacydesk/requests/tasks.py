@@ -1,4 +1,4 @@
-"""Jobs of the requests domain: execution hand-over, due-date reminders, OpenDSR callbacks."""
+"""Jobs of the requests domain: execution hand-over, due-date reminders, expiry of unverified requests, OpenDSR callbacks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from procrastinate import JobContext
 from privacydesk.db.engine import transaction
 from privacydesk.fulfilment import runner
 from privacydesk.jobs.app import PATIENT_RETRY, STANDARD_RETRY, app
-from privacydesk.requests import callbacks, deadlines, execution
+from privacydesk.requests import callbacks, deadlines, execution, expiry
 from privacydesk.requests.models import SubjectRequest
 from privacydesk.versions import service as versions
 
@@ -43,6 +43,21 @@ def remind(timestamp: int) -> None:
         sent = deadlines.send_reminders(session, versions.policy_of(version))
     if sent:
         log.info("due-date reminders queued", extra={"count": sent})
+
+
+@app.periodic(cron="35 * * * *")
+@app.task(name="requests.expire_unverified", queueing_lock="requests.expire_unverified", retry=STANDARD_RETRY)
+def expire_unverified(timestamp: int) -> None:
+    """Expire the requests whose person never entered their code (hourly), a batch per transaction."""
+    total = 0
+    while True:
+        with transaction() as session:
+            expired = expiry.expire_unverified(session)
+        total += expired
+        if expired < expiry.BATCH:
+            break
+    if total:
+        log.info("unverified requests expired", extra={"count": total})
 
 
 @app.task(name=callbacks.CALLBACK_TASK, queue="callbacks", pass_context=True, retry=PATIENT_RETRY)

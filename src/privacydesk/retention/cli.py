@@ -113,6 +113,7 @@ def run(
         counts = (
             f"{report.deleted} deleted, {report.anonymised} anonymised, {report.cascaded} referencing rows with them, {report.held} held"
         )
+        counts += f", {report.restricted} kept for a restriction" if report.restricted else ""
         extra = f", {report.noticed} notified, {report.waiting} waiting for their notice" if report.noticed or report.waiting else ""
         line = f"  {report.rule}: run {report.run_id} {report.status}: {counts}{extra} ({report.batches} batches)"
         typer.echo(line + (f"\n      error: {report.error}" if report.error else ""))
@@ -142,6 +143,7 @@ def runs(
                 str(run.anonymised),
                 str(run.cascaded),
                 str(run.held),
+                str(run.restricted),
                 str(run.noticed),
             )
             for run in service.recent(session, limit=limit, rule=rule)
@@ -149,7 +151,9 @@ def runs(
     if not rows:
         typer.echo("no retention run yet")
         return
-    _table(("run", "rule", "status", "trigger", "as_of", "batches", "deleted", "anonymised", "cascaded", "held", "noticed"), rows)
+    _table(
+        ("run", "rule", "status", "trigger", "as_of", "batches", "deleted", "anonymised", "cascaded", "held", "restricted", "noticed"), rows
+    )
 
 
 @hold_app.command("place")

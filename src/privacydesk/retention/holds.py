@@ -4,7 +4,7 @@ A hold on rows names a system, a collection and row keys. A hold on a person nam
 (an e-mail address, an account id...); every row the request engine finds for it, in every
 system, is held, and it is looked up again at the start of each rule run, so rows the person
 gained since are held too. A person hold that cannot be looked up stops the run rather than let
-anything go.
+anything go. Erasure requests keep what standing holds cover in the same way (fulfilment.planning).
 """
 
 from __future__ import annotations
@@ -118,16 +118,18 @@ def resolve(holds: Sequence[LegalHold], policy: Policy, connectors: Connectors) 
     """The keys every standing hold covers, by `system.collection`; person holds are looked up through the request engine."""
     held: HeldKeys = {}
     for hold in holds:
-        if hold.keys is not None:
-            held.setdefault(f"{hold.system}.{hold.collection}", set()).update(str(key) for key in hold.keys)
-            continue
-        assert hold.identity_type is not None and hold.identity_value is not None
-        try:
-            plan = plan_request(policy, "access", {hold.identity_type: hold.identity_value})
-        except Invalid as exc:
-            raise Invalid(
-                f"legal hold {hold.id} cannot be looked up under this policy ({exc.message}); release it or fix the policy"
-            ) from None
-        for node_id, found in locate(plan, connectors).found.items():
-            held.setdefault(node_id, set()).update(str(as_key(key)) for key in found.rows)
+        for node_id, keys in covered(hold, policy, connectors).items():
+            held.setdefault(node_id, set()).update(keys)
     return held
+
+
+def covered(hold: LegalHold, policy: Policy, connectors: Connectors) -> HeldKeys:
+    """The keys one hold covers, by `system.collection`: its rows, or every row the request engine finds for its person."""
+    if hold.keys is not None:
+        return {f"{hold.system}.{hold.collection}": {str(key) for key in hold.keys}}
+    assert hold.identity_type is not None and hold.identity_value is not None
+    try:
+        plan = plan_request(policy, "access", {hold.identity_type: hold.identity_value})
+    except Invalid as exc:
+        raise Invalid(f"legal hold {hold.id} cannot be looked up under this policy ({exc.message}); release it or fix the policy") from None
+    return {node_id: {str(as_key(key)) for key in found.rows} for node_id, found in locate(plan, connectors).found.items() if found.rows}

@@ -54,6 +54,8 @@ class RetentionRun(Base):
     # Rows of collections referencing the rule's rows, deleted or anonymised with them.
     cascaded: Mapped[int] = mapped_column(Integer, default=0)
     held: Mapped[int] = mapped_column(Integer, default=0)
+    # Due rows kept because their person restricted processing (Art. 18), counted once (not also as held).
+    restricted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Due rows whose notice period still runs.
     waiting: Mapped[int] = mapped_column(Integer, default=0)
     noticed: Mapped[int] = mapped_column(Integer, default=0)

@@ -40,7 +40,7 @@ from privacydesk.engine.run import SchemaMismatch, default_context
 from privacydesk.engine.steps import Step, erasure_steps, execute
 from privacydesk.errors import PrivacydeskError
 from privacydesk.policy.models import Policy
-from privacydesk.retention import holds, notices
+from privacydesk.retention import holds, notices, restricted
 from privacydesk.retention.models import RetentionRun
 from privacydesk.retention.planner import Moments, Rule, cascade, locate_cascade, moments, root_columns, rules
 
@@ -80,6 +80,8 @@ class Report:
     noticed: int = 0
     batches: int = 0
     error: str | None = None
+    # Due rows kept because their person restricted processing (Art. 18) and no legal hold kept them already.
+    restricted: int = 0
 
 
 @dataclass
@@ -93,12 +95,14 @@ class Batch:
     # Due rows of the rule kept by a legal hold, and rows waiting for their notice to run out.
     held: int = 0
     waiting: int = 0
-    # Rows of referencing collections held, by collection.
+    # Rows of referencing collections held (by a hold or a restriction), by collection.
     held_along: dict[str, int] = field(default_factory=dict)
     # A batch of a rule whose rows nothing references is a key range, (after, last], deleted by one statement in
     # the database: no key travels. `planned` rows of it were due when it was planned.
     after: Key | None = None
     planned: int | None = None
+    # Due rows of the rule kept because their person restricted processing.
+    restricted: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The form written ahead into the run."""
@@ -111,6 +115,7 @@ class Batch:
             "held_along": self.held_along,
             "after": self.after,
             "planned": self.planned,
+            "restricted": self.restricted,
         }
 
     @classmethod
@@ -118,7 +123,15 @@ class Batch:
         """The batch written ahead by `to_json`."""
         steps = [Step.from_dict(step) for step in data["steps"]]
         return cls(
-            data["number"], data["last"], steps, data["held"], data["waiting"], dict(data["held_along"]), data["after"], data["planned"]
+            data["number"],
+            data["last"],
+            steps,
+            data["held"],
+            data["waiting"],
+            dict(data["held_along"]),
+            data["after"],
+            data["planned"],
+            data.get("restricted", 0),
         )
 
 
@@ -168,7 +181,8 @@ def _run_rule(
         try:
             with books.begin():
                 held = holds.resolve(holds.listed(books, now=as_of), policy, pool)
-            _RuleRun(policy, rule, pool, books, run_id, actor, moments(rule, as_of), held, batch_size, progress).execute()
+                kept = restricted.resolve(restricted.standing(books), policy, pool)
+            _RuleRun(policy, rule, pool, books, run_id, actor, moments(rule, as_of), held, kept, batch_size, progress).execute()
         except Exception as exc:
             message = exc.message if isinstance(exc, PrivacydeskError) else f"{type(exc).__name__}: {exc}"
             books.rollback()
@@ -196,7 +210,18 @@ def _run_rule(
 def report(run: RetentionRun) -> Report:
     """The report of a recorded run."""
     return Report(
-        run.rule, run.status, run.id, run.deleted, run.anonymised, run.cascaded, run.held, run.waiting, run.noticed, run.batches, run.error
+        run.rule,
+        run.status,
+        run.id,
+        run.deleted,
+        run.anonymised,
+        run.cascaded,
+        run.held,
+        run.waiting,
+        run.noticed,
+        run.batches,
+        run.error,
+        run.restricted,
     )
 
 
@@ -287,11 +312,13 @@ class _RuleRun:
         actor: str,
         at: Moments,
         held: holds.HeldKeys,
+        kept: holds.HeldKeys,
         batch_size: int,
         progress: Progress | None,
     ) -> None:
         self.policy, self.rule, self.pool, self.books, self.run_id, self.actor, self.at = policy, rule, pool, books, run_id, actor, at
-        self.held, self.batch_size, self.progress = held, batch_size, progress
+        # Legal holds, and the rows of people who restricted processing: neither is deleted nor anonymised.
+        self.held, self.kept, self.batch_size, self.progress = held, kept, batch_size, progress
         self.connector = pool[rule.system]
         self.plan: Plan = cascade(policy, rule)
         # Deletions that take nothing with them, need no notice and hold no row back run as key ranges.
@@ -301,6 +328,7 @@ class _RuleRun:
             and rule.retention.notice is None
             and "." not in rule.retention.start
             and not held.get(rule.id)
+            and not kept.get(rule.id)
         )
 
     def execute(self) -> None:
@@ -344,6 +372,7 @@ class _RuleRun:
                     "anonymised": run.anonymised,
                     "cascaded": run.cascaded,
                     "held": run.held,
+                    "restricted": run.restricted,
                     "noticed": run.noticed,
                 },
             )
@@ -355,7 +384,8 @@ class _RuleRun:
     def _warn(self, after: Key | None) -> None:
         """Notify, batch by batch, everyone within the notice of their deletion who has no standing notice."""
         assert self.at.warn is not None
-        legally_held = self.held.get(self.rule.id, set())
+        # Nobody is told their account will be deleted while a hold or a restriction keeps it.
+        legally_held = self.held.get(self.rule.id, set()) | self.kept.get(self.rule.id, set())
         while keys := self._keys(self.at.warn, after):
             with self.books.begin():
                 free = [key for key in keys if str(key) not in legally_held]
@@ -422,7 +452,9 @@ class _RuleRun:
         if not keys:
             return None
         legally_held = self.held.get(self.rule.id, set())
-        free = [key for key in keys if str(key) not in legally_held]
+        restricted_keys = self.kept.get(self.rule.id, set())
+        free = [key for key in keys if str(key) not in legally_held and str(key) not in restricted_keys]
+        held = sum(1 for key in keys if str(key) in legally_held)
         waiting = 0
         rows: dict[Key, Row]
         if self.rule.retention.notice is not None:
@@ -434,14 +466,16 @@ class _RuleRun:
             rows = self._root_rows(free)
         located = locate_cascade(self.plan, self.pool, rows)
         also_held = {
-            node_id: {key for key in found.rows if str(key) in self.held.get(node_id, set())} for node_id, found in located.found.items()
+            node_id: {key for key in found.rows if str(key) in self.held.get(node_id, set()) or str(key) in self.kept.get(node_id, set())}
+            for node_id, found in located.found.items()
         }
         decisions = decide(self.plan, located, self.at.now, also_held=also_held)
         root = self.plan.nodes[0].id
         held_along = {
             node_id.split(".", 1)[1]: len(decision.held) for node_id, decision in decisions.items() if node_id != root and decision.held
         }
-        return Batch(number, keys[-1], erasure_steps(self.plan, decisions), len(keys) - len(free), waiting, held_along)
+        steps = erasure_steps(self.plan, decisions)
+        return Batch(number, keys[-1], steps, held, waiting, held_along, restricted=len(keys) - len(free) - held)
 
     def _root_rows(self, keys: Sequence[Key]) -> dict[Key, Row]:
         key_column = self.connector.key_column(self.rule.collection)
@@ -471,7 +505,7 @@ class _RuleRun:
             collection[step.action] = collection.get(step.action, 0) + done
         if self.progress is not None:
             own = sum(len(step.keys) for step in batch.steps if step.collection == self.rule.collection)
-            self.progress.advance(own + batch.held + batch.waiting)
+            self.progress.advance(own + batch.held + batch.restricted + batch.waiting)
         return counts
 
     def _record(self, done: Sequence[tuple[Batch, Counts]], ahead: Sequence[Batch]) -> None:
@@ -488,6 +522,7 @@ class _RuleRun:
                     "anonymised": values.get("anonymised", RetentionRun.anonymised) + anonymised,
                     "cascaded": values.get("cascaded", RetentionRun.cascaded) + sum(sum(actions.values()) for actions in along.values()),
                     "held": values.get("held", RetentionRun.held) + batch.held,
+                    "restricted": values.get("restricted", RetentionRun.restricted) + batch.restricted,
                     "waiting": values.get("waiting", RetentionRun.waiting) + batch.waiting,
                     "batches": batch.number,
                     "cursor": {"key": batch.last},
@@ -509,6 +544,7 @@ class _RuleRun:
                         "anonymised": anonymised,
                         "cascaded": along,
                         "held": batch.held,
+                        "restricted": batch.restricted,
                         "held_along": batch.held_along,
                         "waiting": batch.waiting,
                     },

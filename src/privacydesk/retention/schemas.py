@@ -29,6 +29,8 @@ class RunOut(BaseModel):
     anonymised: int
     cascaded: int
     held: int
+    # Due rows kept because their person restricted processing (Art. 18).
+    restricted: int
     waiting: int
     noticed: int
     details: dict[str, Any]

@@ -13,7 +13,7 @@ from privacydesk.connectors.registry import Connectors
 from privacydesk.errors import Invalid
 from privacydesk.jobs.service import enqueue
 from privacydesk.policy.models import Policy
-from privacydesk.retention import holds, notices
+from privacydesk.retention import holds, notices, restricted
 from privacydesk.retention.models import RetentionRun
 from privacydesk.retention.planner import Moments, Rule, RulePlan, dry_run, rules
 from privacydesk.versions import service as versions
@@ -58,8 +58,11 @@ def recent(session: Session, *, limit: int = 20, rule: str | None = None) -> lis
 
 
 def plan(session: Session, policy: Policy, connectors: Connectors, now: datetime, selected: Sequence[str] = ()) -> list[RulePlan]:
-    """The dry run of the policy's rules at `now`, with standing legal holds and the notices already sent."""
+    """The dry run of the policy's rules at `now`, with standing legal holds and restrictions, and the notices already sent."""
     held = holds.resolve(holds.listed(session, now=now), policy, connectors)
+    # The dry run counts rows a restriction keeps among the held ones.
+    for node_id, keys in restricted.resolve(restricted.standing(session), policy, connectors).items():
+        held.setdefault(node_id, set()).update(keys)
 
     def people(rule: Rule, at: Moments) -> tuple[int, int, int]:
         assert at.warn is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from privacydesk.auth import pages as auth_pages
 from privacydesk.auth.deps import require
 from privacydesk.auth.guard import assert_protected
 from privacydesk.auth.permissions import Permission
+from privacydesk.config import get_settings
 from privacydesk.consent import api as consent_api
 from privacydesk.consent import banner as consent_banner
 from privacydesk.consent import public as consent_public
@@ -55,7 +57,15 @@ def create_app(*, lifespan_hooks: list[Callable[[], Any]] | None = None) -> Fast
             for manager in reversed(managers):
                 await manager.__aexit__(None, None, None)
 
-    app = FastAPI(title="privacydesk", version=__version__, lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    traced = get_settings().opentelemetry
+    app = FastAPI(
+        title="privacydesk",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        telemetry={"tracing": traced, "metrics": traced, "logs": traced},
+    )
     app.add_exception_handler(PrivacydeskError, _domain_error)  # type: ignore[arg-type]
     # Outermost last: CORS, then metrics, then the consent checks' fast lane, then the routes.
     app.add_middleware(FastChecks)
@@ -135,8 +145,15 @@ class RequestMetrics:
         finally:
             # Routing records the matched route in the scope it was given (this very dict).
             name = getattr(scope.get("route"), "path", "unmatched")
-            LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
-            REQUESTS.labels(scope["method"], name, str(status)).inc()
+            latency, count = _series(scope["method"], name, status)
+            latency.observe(time.perf_counter() - started)
+            count.inc()
+
+
+@functools.lru_cache(maxsize=1024)
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    # Looking a labelled series up costs more than the observation itself: once per method, route and status.
+    return LATENCY.labels(method, route), REQUESTS.labels(method, route, str(status))
 
 
 health_router = APIRouter(tags=["health"])
