@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
@@ -16,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from privacydesk.consent import restrictions, service, subjects
-from privacydesk.consent.checkcache import Answer, CheckCache
-from privacydesk.consent.hotpath import FastChecks
+from privacydesk.consent.checkcache import CHANNEL, Answer, CheckCache
+from privacydesk.consent.hotpath import FastChecks, _conninfo
 from privacydesk.db.base import utcnow
 from privacydesk.db.engine import transaction
 from privacydesk.errors import Invalid
@@ -45,13 +46,14 @@ def _listening() -> CheckCache:
 
 def test_notices_drop_what_they_name_and_nothing_else() -> None:
     cache = _listening()
-    for key, person in (("cid:a", 1), ("cid:b", 1), ("cid:c", 2), ("cid:new", None)):
+    for key, person in (("cid:a", 1), ("cid:b", 1), ("cid:c", 2), ("cid:d", 3), ("cid:unknown", None)):
         cache.keep(cache.generation(), key, "ux", _answer(person, f"row {key}"), "token", UNTIL)
     cache.notice("p:1")
     assert (cache.answer("cid:a", "ux"), cache.answer("cid:b", "ux")) == (None, None)
     assert cache.answer("cid:c", "ux") is not None and cache.token("token") == UNTIL
-    cache.notice("k:cid:new")
-    assert cache.answer("cid:new", "ux") is None and cache.answer("cid:c", "ux") is not None
+    assert cache.answer("cid:unknown", "ux") is None  # never kept: its first decision sends no notice
+    cache.notice("k:cid:d")
+    assert cache.answer("cid:d", "ux") is None and cache.answer("cid:c", "ux") is not None
     cache.notice("*")
     assert cache.answer("cid:c", "ux") is None and cache.token("token") is None
 
@@ -69,7 +71,7 @@ def test_a_read_overlapping_a_notice_about_it_is_not_kept() -> None:
     assert cache.answer("cid:a", "ux") is None
     since = cache.generation()
     cache.notice("k:cid:a")
-    cache.keep(since, "cid:a", "ux", _answer(None, "stale row"), "token", UNTIL)
+    cache.keep(since, "cid:a", "ux", _answer(1, "stale row"), "token", UNTIL)
     assert cache.answer("cid:a", "ux") is None
 
 
@@ -136,7 +138,23 @@ def test_a_repeated_check_costs_no_round_trip(platform: Platform, served: TestCl
         assert (_reason(served, platform, given), _reason(served, platform, unknown)) == ("given", "no_record")
     with monkeypatch.context() as patch:
         _database_unused(patch, _fast_lane(served))
-        assert (_reason(served, platform, given), _reason(served, platform, unknown)) == ("given", "no_record")
+        assert _reason(served, platform, given) == "given"
+        # A key nobody decided under is not kept, so its first decision needs no notice to be seen.
+        with pytest.raises(AssertionError, match="the database was asked"):
+            _reason(served, platform, unknown)
+
+
+def test_first_and_later_decisions_are_seen_at_once(platform: Platform, served: TestClient) -> None:
+    subject = cid()
+    assert _reason(served, platform, subject) == _reason(served, platform, subject) == "no_record"
+    assert platform.banner(subject, {"ux_plan": True}).status_code == 201
+    assert _reason(served, platform, subject) == "given"
+    assert _reason(served, platform, subject, "newsletter") == "no_record"
+    # A later decision adds states to a known person: that one is notified.
+    assert platform.banner(subject, {"newsletter": True}).status_code == 201
+    _wait_until(lambda: _reason(served, platform, subject, "newsletter") == "given")
+    assert platform.banner(subject, {"ux_plan": False}).status_code == 201
+    _wait_until(lambda: _reason(served, platform, subject) == "withdrawn")
 
 
 def test_every_kind_of_change_reaches_the_cached_answers(platform: Platform, served: TestClient) -> None:
@@ -221,3 +239,14 @@ def test_consent_ids_parse_as_the_uuid_module_reads_them(value: Any) -> None:
     except Invalid:
         stored = None
     assert stored == expected
+
+
+def test_a_first_decision_commits_without_a_notice(platform: Platform, served: TestClient) -> None:
+    platform.config()  # the first since publishing derives the version's revisions: a notice to everyone
+    with psycopg.connect(_conninfo(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        subject = cid()
+        assert platform.banner(subject, {"ux_plan": True, "newsletter": True}).status_code == 201
+        assert [notice.payload for notice in listener.notifies(timeout=0.5)] == []
+        assert platform.banner(subject, {"newsletter": False}).status_code == 201
+        assert {notice.payload[:2] for notice in listener.notifies(timeout=0.5)} == {"p:"}

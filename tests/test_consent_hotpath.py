@@ -158,6 +158,9 @@ def test_a_first_decision_takes_the_fast_lane_and_stores_what_the_regular_route_
         gpc = _decide(served, platform, gpc_subject, dict.fromkeys(PURPOSES, False), method="gpc")
     assert (regular.status_code, fast.status_code, gpc.status_code) == (201, 201, 201), fast.text
     assert fast.json()["subject"] == fast_subject and fast.json()["choices"] == regular.json()["choices"]
+    assert fast.headers["content-type"] == regular.headers["content-type"] == "application/json"
+    expiry = {purpose: at is not None for purpose, at in fast.json()["expires_at"].items()}
+    assert expiry == {purpose: at is not None for purpose, at in regular.json()["expires_at"].items()}
     assert _stored(fast_subject) == _stored(regular_subject)
     assert {state[1:3] for state in _stored(gpc_subject)["states"]} == {("refused", "gpc")}
     assert [platform.check(gpc_subject, purpose)["reason"] for purpose in PURPOSES] == ["gpc"] * len(PURPOSES)
@@ -203,3 +206,32 @@ def test_known_keys_stale_versions_and_bad_input_go_to_the_regular_route(
 
 def _unused(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("the regular service recorded the decision")
+
+
+def test_the_decisions_lane_counts_clients_and_hands_over_what_it_does_not_own(
+    platform_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    platform = setup_platform(monkeypatch, tmp_path, consent_rate_limit="3")
+    shown = platform.config("pl")
+
+    def body(**extra: Any) -> dict[str, Any]:
+        return {
+            "subject": cid(),
+            "choices": {"ux_plan": True},
+            "method": "custom",
+            "surface": "banner",
+            "language": "pl",
+            "text_hash": shown["text_hash"],
+            "policy_version": shown["policy_version"],
+        } | extra
+
+    path = "/api/v1/public/consent/decisions"
+    with TestClient(create_app(), base_url="https://testserver") as client:
+        assert [client.post(path, json=body()).status_code for _ in range(4)] == [201, 201, 201, 429]
+    with TestClient(create_app(), base_url="https://testserver") as client:
+        # Too large for the lane: the regular route reads the very same body and names the problem.
+        padded = client.post(path, json=body(page_url="https://example.com/" + "a" * 70_000))
+        assert padded.status_code == 422 and "page_url" in padded.text
+        # Not JSON: refused by the regular route.
+        assert client.post(path, content=b"subject=x", headers={"Content-Type": "text/plain"}).status_code == 422
+    assert count(ConsentRecord) == 3

@@ -6,7 +6,9 @@ channel `privacydesk_consent` on commit: `k:<key>` for a subject key, `p:<person
 states or restrictions, `*` for anything all answers share (policy versions, revisions, tokens,
 users). Each server process listens on its own connection and drops what a notice names.
 
-Two rules keep it exact. Nothing is cached unless the listener is connected (a lost connection
+Answers about keys nobody has decided under yet are not kept: a key's first decision then needs
+no notice (and its commit no NOTIFY, which PostgreSQL serialises), and such checks cost a round
+trip. Two more rules keep it exact. Nothing is cached unless the listener is connected (a lost connection
 empties the cache until it is back), and an answer read from the database is kept only if no
 notice naming its key or person (or `*`) arrived while it was being read: a change committed
 during the read is never hidden behind a stale copy. A change therefore reaches every process's
@@ -76,8 +78,8 @@ class CheckCache:
         return self._tokens.get(token_hash) if self.listening else None
 
     def keep(self, since: int, key: str, purpose: str, answer: Answer, token_hash: str, readable_until: datetime) -> None:
-        """Keep what a read begun at `since` returned, unless a notice since then may concern it."""
-        if not self.listening or self._changed_since(since, key, answer.person_id):
+        """Keep what a read begun at `since` returned, unless a notice since then may concern it or the key is unknown."""
+        if answer.person_id is None or not self.listening or self._changed_since(since, key, answer.person_id):
             return
         if len(self._tokens) >= MAX_TOKENS:
             self._tokens.pop(next(iter(self._tokens)))

@@ -12,7 +12,7 @@ derived and whose content this process has parsed, a known purpose. Anything els
 regular route, which stays the reference: it gives every error, marks tokens used, derives
 revisions and fills the policy cache, so the next call can take the fast lane. The pool exists
 while the application serves (its lifespan); without one, every check takes the regular route.
-The first decisions of new consent ids use the same pool (firstwrite.py).
+The first decisions of new consent ids use the same pool (decisionlane.py, firstwrite.py).
 
 What the statement returns is kept in the process (checkcache.py) until PostgreSQL notifies a
 change to anything it read, so a repeated question costs no round trip at all.
@@ -85,7 +85,7 @@ class FastChecks:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             async with self._pool(), self.cache.listening_to(_conninfo()):
-                # Shared with the decisions' route (public.py) through the state each request gets a copy of.
+                # Shared with the decisions (decisionlane.py, public.py) through the state each request gets a copy of.
                 state = scope.setdefault("state", {})
                 state[POOL_STATE] = self.pool
                 state[CACHE_STATE] = self.cache

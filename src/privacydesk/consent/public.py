@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from privacydesk.consent import checks, firstwrite, receipts, revisions, service, subjects
+from privacydesk.consent import checks, receipts, revisions, service, subjects
 from privacydesk.consent.checkcache import CheckCache
-from privacydesk.consent.hotpath import CACHE_STATE, POOL_STATE
+from privacydesk.consent.hotpath import CACHE_STATE
 from privacydesk.consent.published import latest
 from privacydesk.consent.ratelimit import limit_public
 from privacydesk.consent.schemas import ChoiceOut, ChoicesOut, ConfigOut, DecisionOut, PublicDecisionIn, WithdrawIn, WithdrawOut
@@ -50,6 +50,25 @@ def request_context(request: Request, *, page_url: str | None = None, gpc: bool 
     )
 
 
+def banner_decision(body: PublicDecisionIn, request: Request) -> Decision:
+    """The decision a banner or preference-centre request stands for."""
+    return Decision(
+        public_subject(body.subject),
+        body.choices,
+        body.method,
+        body.surface,
+        request_context(request, page_url=body.page_url, gpc=body.gpc),
+        language=body.language,
+        text_hash=body.text_hash,
+        policy_version=body.policy_version,
+    )
+
+
+def decision_out(recorded: service.Recorded) -> DecisionOut:
+    """The answer to a recorded decision."""
+    return DecisionOut(record_id=recorded.record_id, subject=recorded.subject, choices=recorded.choices, expires_at=recorded.expires_at)
+
+
 @router.get("/config")
 def config(session: DbSession, response: Response, lang: str | None = None) -> ConfigOut:
     """The banner's texts, purposes and cookies in one language, with the hash a decision must quote."""
@@ -72,28 +91,16 @@ def config(session: DbSession, response: Response, lang: str | None = None) -> C
 
 @router.post("/decisions", status_code=201, responses={200: {"description": "Nothing to record: explicit choices stand over a GPC signal"}})
 async def decide(body: PublicDecisionIn, request: Request, response: Response) -> DecisionOut:
-    """Record a choice made on the banner or the preference centre (a new consent id's first one in one statement)."""
-    decision = Decision(
-        public_subject(body.subject),
-        body.choices,
-        body.method,
-        body.surface,
-        request_context(request, page_url=body.page_url, gpc=body.gpc),
-        language=body.language,
-        text_hash=body.text_hash,
-        policy_version=body.policy_version,
-    )
-    pool = getattr(request.state, POOL_STATE, None)
-    recorded = await firstwrite.record_first(pool, decision, actor=DATA_SUBJECT, require_notice=True)
-    if recorded is None:
-        recorded = await run_in_threadpool(_record, decision)
+    """Record a choice made on the banner or the preference centre (a new consent id's first one takes decisionlane.py)."""
+    decision = banner_decision(body, request)
+    recorded = await run_in_threadpool(_record, decision)
     cache: CheckCache | None = getattr(request.state, CACHE_STATE, None)
     if cache is not None:
         # This process's checks see the change at once; the others on the database's notice.
         cache.forget([decision.subject.stored])
     if recorded.record_id is None:
         response.status_code = 200
-    return DecisionOut(record_id=recorded.record_id, subject=recorded.subject, choices=recorded.choices, expires_at=recorded.expires_at)
+    return decision_out(recorded)
 
 
 def _record(decision: Decision) -> service.Recorded:

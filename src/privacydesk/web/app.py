@@ -25,6 +25,7 @@ from privacydesk.consent import api as consent_api
 from privacydesk.consent import banner as consent_banner
 from privacydesk.consent import public as consent_public
 from privacydesk.consent.cors import PublicConsentCors
+from privacydesk.consent.decisionlane import FastFirstDecisions
 from privacydesk.consent.hotpath import FastChecks
 from privacydesk.db.engine import get_engine
 from privacydesk.errors import PrivacydeskError
@@ -67,7 +68,8 @@ def create_app(*, lifespan_hooks: list[Callable[[], Any]] | None = None) -> Fast
         telemetry={"tracing": traced, "metrics": traced, "logs": traced},
     )
     app.add_exception_handler(PrivacydeskError, _domain_error)  # type: ignore[arg-type]
-    # Outermost last: CORS, then metrics, then the consent checks' fast lane, then the routes.
+    # Outermost last: CORS, then metrics, then the consent checks' and first decisions' fast lanes, then the routes.
+    app.add_middleware(FastFirstDecisions)
     app.add_middleware(FastChecks)
     app.add_middleware(RequestMetrics)
     app.add_middleware(PublicConsentCors)

@@ -1,9 +1,13 @@
 """Tell the servers' consent-check caches what changed: PostgreSQL notifies on every change a check reads.
 
 Channel `privacydesk_consent`, delivered on commit. Payloads: `k:<subject key>` when a key is
-created, linked to another person or removed; `p:<person id>` when a person's current states or
+linked to another person or removed; `p:<person id>` when a person's current states or
 restrictions change; `*` when anything every answer depends on changes (policy versions, their
 derived revisions, API tokens' scopes/expiry/revocation, users' roles and activity).
+
+A new key, and the states of a person created in the same transaction, notify nothing: the
+caches never keep answers about unknown keys, so nothing can be stale. This keeps a visitor's
+first decision free of NOTIFY, whose commit PostgreSQL serialises across the whole database.
 
 Revision ID: 0004
 Revises: 0003
@@ -34,12 +38,17 @@ def upgrade() -> None:
         """
         CREATE FUNCTION consent_key_changed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF TG_OP <> 'DELETE' THEN PERFORM pg_notify('privacydesk_consent', 'k:' || NEW.key); END IF;
-            IF TG_OP <> 'INSERT' THEN PERFORM pg_notify('privacydesk_consent', 'k:' || OLD.key); END IF;
+            IF TG_OP = 'UPDATE' THEN PERFORM pg_notify('privacydesk_consent', 'k:' || NEW.key); END IF;
+            PERFORM pg_notify('privacydesk_consent', 'k:' || OLD.key);
             RETURN NULL;
         END $$;
         CREATE FUNCTION consent_person_changed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
+            IF TG_OP = 'INSERT' AND EXISTS (
+                SELECT 1 FROM consent_persons p WHERE p.id = NEW.person_id AND p.xmin = pg_current_xact_id()::xid
+            ) THEN
+                RETURN NULL;  -- a person this transaction created: nobody can have read it yet
+            END IF;
             IF TG_OP <> 'DELETE' THEN PERFORM pg_notify('privacydesk_consent', 'p:' || NEW.person_id); END IF;
             IF TG_OP <> 'INSERT' THEN PERFORM pg_notify('privacydesk_consent', 'p:' || OLD.person_id); END IF;
             RETURN NULL;
@@ -49,7 +58,7 @@ def upgrade() -> None:
             PERFORM pg_notify('privacydesk_consent', '*');
             RETURN NULL;
         END $$;
-        CREATE TRIGGER consent_subjects_notify AFTER INSERT OR UPDATE OR DELETE ON consent_subjects
+        CREATE TRIGGER consent_subjects_notify AFTER UPDATE OR DELETE ON consent_subjects
             FOR EACH ROW EXECUTE FUNCTION consent_key_changed();
         """
     )
