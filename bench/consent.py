@@ -6,12 +6,16 @@ imported for a set of people), the platform served by uvicorn with one process p
 package wrk), else asyncio and httpx. Measured in the same run, one after the other:
 
 - floor:  an empty async FastAPI endpoint served the same way (what the framework itself allows here);
-- checks: GET /api/v1/consent/check with an API token (consent:read), random people and purposes;
+- checks: GET /api/v1/consent/check with an API token (consent:read), random people and purposes,
+  after a warm-up of the same load (each server process keeps the answers it read until the
+  database notifies a change, so repeated questions are answered from memory);
+- cold checks: the same, each about a consent id never seen (never kept: a database round trip each);
 - writes: POST /api/v1/public/consent/decisions, each a new consent id choosing every purpose.
 
     .venv/bin/python bench/consent.py [--quick] [--connections 16] [--seconds 20] [--postgres URL]
 
-The last line is `RESULT checks_per_s=... checks_p99_ms=... writes_per_s=... writes_p99_ms=... floor_per_s=...`.
+The last line is `RESULT checks_per_s=... checks_p99_ms=... writes_per_s=... writes_p99_ms=... floor_per_s=...
+cold_checks_per_s=... cold_checks_p99_ms=...`.
 """
 
 from __future__ import annotations
@@ -199,6 +203,17 @@ request = function()
   return wrk.format("GET", path, headers)
 end
 """
+_WRK_COLD_CHECK = """
+local purposes = {purposes}
+local headers = {{["Authorization"] = "Bearer {token}"}}
+init = function(args) math.randomseed(os.time() + tonumber(tostring({{}}):sub(8), 16)) end
+request = function()
+  local id = string.gsub("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", "[xy]", function(c)
+    return string.format("%x", c == "x" and math.random(0, 15) or math.random(8, 11)) end)
+  local path = "/api/v1/consent/check?subject=cid:" .. id .. "&purpose=" .. purposes[math.random(#purposes)]
+  return wrk.format("GET", path, headers)
+end
+"""
 _WRK_WRITE = """
 local purposes = {purposes}
 local headers = {{["Content-Type"] = "application/json", ["User-Agent"] = "Mozilla/5.0 (bench)"}}
@@ -273,8 +288,9 @@ def httpx_load(base: str, kind: str, fixture: Fixture | None, connections: int, 
     def make() -> tuple[str, str, dict[str, Any]]:
         if kind == "floor" or fixture is None:
             return "GET", "/floor", {}
-        if kind == "checks":
-            params = {"subject": rng.choice(fixture.subjects), "purpose": rng.choice(fixture.purposes)}
+        if kind in ("checks", "cold"):
+            subject = rng.choice(fixture.subjects) if kind == "checks" else f"cid:{uuid.uuid4()}"
+            params = {"subject": subject, "purpose": rng.choice(fixture.purposes)}
             return "GET", "/api/v1/consent/check", {"params": params, "headers": {"Authorization": f"Bearer {fixture.token}"}}
         body = {
             "subject": f"cid:{uuid.uuid4()}",
@@ -299,6 +315,8 @@ def measure(base: str, kind: str, fixture: Fixture | None, connections: int, sec
         return wrk(base + "/floor", "", connections, seconds)
     if kind == "checks":
         script = _WRK_CHECK.format(subjects=_lua_list(fixture.subjects), purposes=_lua_list(fixture.purposes), token=fixture.token)
+    elif kind == "cold":
+        script = _WRK_COLD_CHECK.format(purposes=_lua_list(fixture.purposes), token=fixture.token)
     else:
         script = _WRK_WRITE.format(purposes=_lua_list(fixture.purposes), text_hash=fixture.text_hash, policy_version=fixture.policy_version)
     return wrk(base, script, connections, seconds)
@@ -341,16 +359,20 @@ def main() -> None:
             "PRIVACYDESK_LOG_LEVEL": "WARNING",
         }
         with served(["--factory", "privacydesk.web.app:create_app"], "/readyz", env) as base:
-            measure(base, "checks", fixture, args.connections, warmup)
+            # Long enough for both processes to have read most of the 11,000 (person, purpose) pairs once.
+            measure(base, "checks", fixture, args.connections, 4 * warmup)
             checks = measure(base, "checks", fixture, args.connections, seconds)
             report("checks", checks)
+            cold = measure(base, "cold", fixture, args.connections, seconds)
+            report("cold", cold)
             writes = measure(base, "writes", fixture, args.connections, seconds)
             report("writes", writes)
-    if checks.errors or writes.errors or floor_result.errors:
+    if checks.errors or cold.errors or writes.errors or floor_result.errors:
         print("some requests failed: the numbers above count only the answers that succeeded", file=sys.stderr)
     print(
         f"RESULT checks_per_s={checks.per_second:.0f} checks_p99_ms={checks.p99_ms:.1f} writes_per_s={writes.per_second:.0f} "
-        f"writes_p99_ms={writes.p99_ms:.1f} floor_per_s={floor_result.per_second:.0f}"
+        f"writes_p99_ms={writes.p99_ms:.1f} floor_per_s={floor_result.per_second:.0f} "
+        f"cold_checks_per_s={cold.per_second:.0f} cold_checks_p99_ms={cold.p99_ms:.1f}"
     )
 
 

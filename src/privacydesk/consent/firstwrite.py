@@ -12,6 +12,7 @@ which stays the reference and gives every error.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -48,8 +49,8 @@ _STORE_FIRST = text(
     ), audit AS (
         INSERT INTO consent_record_audits (record_id) SELECT record_id FROM record
     ), chosen AS (
-        SELECT * FROM unnest(CAST(:purposes AS text[]), CAST(:events AS text[]), CAST(:states AS text[]), CAST(:expires AS timestamptz[]))
-            WITH ORDINALITY AS chosen(purpose, event_state, state, expires_at, n)
+        SELECT * FROM jsonb_to_recordset(CAST(:chosen AS jsonb))
+            AS chosen(purpose text, event_state text, state text, expires_at timestamptz, n int)
     ), events AS (
         INSERT INTO consent_events (record_id, purpose, event_state, event_time, valid_until)
         SELECT record.record_id, chosen.purpose, chosen.event_state, :decided_at, chosen.expires_at
@@ -82,6 +83,14 @@ async def record_first(
     result = service.outcome(policy, decision, choices, {}, {}, now)
     parameters = service.stored_parameters(policy, decision, result, actor=actor, now=now)
     parameters["notice_version"] = decision.policy_version
+    # One JSON text instead of four arrays: far cheaper to send than lists adapted value by value.
+    chosen = zip(parameters.pop("purposes"), parameters.pop("events"), parameters.pop("states"), parameters.pop("expires"), strict=True)
+    parameters["chosen"] = json.dumps(
+        [
+            {"purpose": purpose, "event_state": event, "state": state, "expires_at": expires and expires.isoformat(), "n": n}
+            for n, (purpose, event, state, expires) in enumerate(chosen)
+        ]
+    )
     try:
         async with pool.connection(timeout=POOL_WAIT_SECONDS) as connection:
             cursor = connection.cursor(row_factory=namedtuple_row)

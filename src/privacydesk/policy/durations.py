@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from dateutil.relativedelta import relativedelta
@@ -43,9 +44,9 @@ class Duration:
             raise ValueError(f"{text!r} is zero; a duration must be positive")
         return cls(amount, unit)
 
-    def delta(self) -> relativedelta:
-        """The calendar delta this duration stands for."""
-        return relativedelta(**{self.unit + "s": self.amount})  # type: ignore[arg-type]
+    def delta(self) -> relativedelta | timedelta:
+        """The calendar delta this duration stands for (exact for units of fixed length)."""
+        return _delta(self.amount, self.unit)
 
     def after(self, moment: datetime | date) -> datetime | date:
         """The moment this duration after `moment`, in calendar terms."""
@@ -60,7 +61,7 @@ class Duration:
     @property
     def approx_days(self) -> float:
         """Length in days from a fixed reference date, for comparisons."""
-        return float((_REFERENCE + self.delta() - _REFERENCE).total_seconds() / 86400)
+        return _approx_days(self.amount, self.unit)
 
     def __lt__(self, other: Duration) -> bool:
         return self.approx_days < other.approx_days
@@ -88,3 +89,16 @@ class Duration:
             serialization=core_schema.plain_serializer_function_ser_schema(str),
             json_schema_input_schema=core_schema.str_schema(),
         )
+
+
+# Durations are computed on every consent decision: each distinct one is built once.
+@functools.lru_cache(maxsize=256)
+def _delta(amount: int, unit: Unit) -> relativedelta | timedelta:
+    if unit in ("day", "week"):  # the same on dates and datetimes as the calendar delta, and far cheaper to add
+        return timedelta(**{unit + "s": amount})
+    return relativedelta(**{unit + "s": amount})  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=256)
+def _approx_days(amount: int, unit: Unit) -> float:
+    return float((_REFERENCE + _delta(amount, unit) - _REFERENCE).total_seconds() / 86400)
