@@ -1,9 +1,10 @@
 """A worker killed in the middle of an erasure: another one finishes it, nothing erased twice or missed.
 
 The first worker runs with PRIVACYDESK_TEST_PAUSE_AFTER_STEP, so it stops still after the effect of
-that step (rows deleted in the application database) and before its completion is recorded; it is
-then killed with SIGKILL. A second worker takes the job over (stalled-job recovery) and the counts
-it records are checked against hand-written SQL.
+the group of steps holding that step (rows deleted in the application database, the group's
+changes made in one transaction) and before their completion is recorded; it is then killed with
+SIGKILL. A second worker takes the job over (stalled-job recovery) and the counts it records are
+checked against hand-written SQL.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ __all__ = ["module_mariadb_url", "module_postgres_url"]
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDS = {"orders": ("ordered_at", 5), "invoices": ("issued_at", 5), "rma_requests": ("closed_at", 2)}
-# The step after whose effect the first worker stops: the first two steps are recorded done by then.
+# The step after whose group's effect the first worker stops.
 PAUSE_AT = 3
 
 
@@ -102,18 +103,28 @@ def test_an_erasure_killed_mid_way_is_finished_by_another_worker_exactly_once(
     request_id = stored(reference).id
     first = start_worker(**{PAUSE_ENV: str(PAUSE_AT)})
 
-    # Paused: the steps before are recorded done, the paused step's rows are gone but it is still "running".
+    # Paused: the paused step's rows are gone but it is still "running", with the rest of its group.
     def paused() -> bool:
         steps = _steps(request_id)
-        if len(steps) < PAUSE_AT or any(step.status != "done" for step in steps[: PAUSE_AT - 1]) or steps[PAUSE_AT - 1].status != "running":
+        if len(steps) < PAUSE_AT or steps[PAUSE_AT - 1].status != "running":
             return False
         step = steps[PAUSE_AT - 1]
         with imou.connect() as c:
             return not ids(c, f"SELECT id FROM {step.collection} WHERE id IN :keys", keys=step.payload["keys"])
 
     wait_until(paused, timeout=60)
-    paused_step = _steps(request_id)[PAUSE_AT - 1]
+    at_pause = _steps(request_id)
+    paused_step = at_pause[PAUSE_AT - 1]
     assert paused_step.action == "delete" and paused_step.payload["keys"]
+    # The group is consecutive: the steps before it are done, the steps after it not started.
+    group = [step.position for step in at_pause if step.status == "running"]
+    assert PAUSE_AT in group and group == list(range(group[0], group[-1] + 1))
+    assert all(step.status == "done" for step in at_pause[: group[0] - 1])
+    assert all(step.status == "pending" for step in at_pause[group[-1] :])
+    # The group's changes are one transaction of the application database: every one of them is made.
+    with imou.connect() as c:
+        for step in at_pause[group[0] - 1 : group[-1]]:
+            assert not ids(c, f"SELECT id FROM {step.collection} WHERE id IN :keys", keys=step.payload["keys"]) or step.action != "delete"
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert stored(reference).status is RequestStatus.executing
@@ -137,7 +148,7 @@ def test_an_erasure_killed_mid_way_is_finished_by_another_worker_exactly_once(
     after = snapshot(imou)
     steps = _steps(request_id)
     assert all(step.status == "done" for step in steps)
-    assert [step.attempts for step in steps] == [2 if step.position == PAUSE_AT else 1 for step in steps]
+    assert [step.attempts for step in steps] == [2 if step.position in group else 1 for step in steps]
     # Nothing missed: every row of the person is gone or anonymised, except the held ones.
     gone = {table: {key for key in keys if key not in after[table]} for table, keys in found.items()}
     for table, keys in found.items():

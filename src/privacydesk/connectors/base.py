@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO, Literal, Protocol, TypeVar
@@ -24,6 +25,8 @@ RequestKind = Literal["access", "erasure", "rectification"]
 # collection, small enough for every database's parameter limit.
 BATCH = 1000
 _PHONE_SEPARATORS = re.compile(r"[\s\-./()]")
+# As `columns` of find, referencing and linked: every column of the rows (what an export holds).
+EVERY_COLUMN: tuple[str, ...] = ("*",)
 T = TypeVar("T")
 
 
@@ -95,6 +98,17 @@ class Overdue:
     oldest: datetime | None
     # The earliest start not yet before the cutoff: the next row to fall due.
     next_start: datetime | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One set-based change of a collection's rows: a deletion, an anonymisation (with strategies) or a rectification (with values)."""
+
+    action: Literal["delete", "anonymise", "rectify"]
+    collection: str
+    keys: Sequence[Key]
+    strategies: Mapping[str, FieldStrategy] = field(default_factory=dict)
+    values: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,6 +188,8 @@ class Connector(Protocol):
     name: str
     # True when the system executes whole requests itself (webhook, manual) instead of row operations.
     delegates: bool
+    # True when exported rows come with files, which only `export` opens (found rows are not all an export holds).
+    attachments: bool
 
     def key_column(self, collection: str) -> str:
         """The column (or attribute) that identifies a row of `collection`."""
@@ -183,12 +199,20 @@ class Connector(Protocol):
         """Compare the live system with the policy; every missing table, column or directory is a problem."""
         ...
 
+    def reading(self) -> AbstractContextManager[None]:
+        """While inside, this thread's reads share what the system lets them share (one connection of a database)."""
+        ...
+
     def find(self, collection: str, identities: Mapping[str, Iterable[object]], columns: Sequence[str]) -> list[Row]:
         """Rows of `collection` matching any of the identities (type → values), with the key and `columns`."""
         ...
 
     def referencing(self, collection: str, column: str, values: Iterable[object], columns: Sequence[str]) -> list[Row]:
         """Rows of `collection` whose `column` holds one of `values`, with the key and `columns`."""
+        ...
+
+    def linked(self, collection: str, links: Mapping[str, Iterable[object]], columns: Sequence[str]) -> list[Row]:
+        """Rows of `collection` whose column holds one of its values for any of the links (column → values), each row once."""
         ...
 
     def export(self, collection: str, keys: Sequence[Key]) -> list[Exported]:
@@ -205,6 +229,10 @@ class Connector(Protocol):
 
     def rectify(self, collection: str, keys: Sequence[Key], values: Mapping[str, object]) -> int:
         """Set corrected values on these rows; return how many rows changed."""
+        ...
+
+    def apply(self, changes: Sequence[Change]) -> list[int]:
+        """Make the changes in order, all in one transaction where the system has transactions; the count of each."""
         ...
 
     def expired(
@@ -251,6 +279,11 @@ class RowConnector:
     """Base of connectors that work row by row: they cannot take a whole request."""
 
     delegates = False
+    attachments = False
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Nothing to share between reads, unless the connector says otherwise."""
+        return nullcontext()
 
     def delegate(self, order: Delegation) -> Delegated:
         """Row connectors execute steps; they do not take whole requests."""
@@ -261,7 +294,12 @@ class DelegatingConnector:
     """Base of connectors that hand whole requests to the system: every row operation is unsupported."""
 
     delegates = True
+    attachments = False
     name: str
+
+    def reading(self) -> AbstractContextManager[None]:
+        """The system reads its own rows: nothing to share."""
+        return nullcontext()
 
     def key_column(self, collection: str) -> str:
         """Rows are the system's business: there is no key."""
@@ -274,6 +312,10 @@ class DelegatingConnector:
     def referencing(self, collection: str, column: str, values: Iterable[object], columns: Sequence[str]) -> list[Row]:
         """Unsupported: the system walks its own references."""
         raise self._unsupported("referencing")
+
+    def linked(self, collection: str, links: Mapping[str, Iterable[object]], columns: Sequence[str]) -> list[Row]:
+        """Unsupported: the system walks its own references."""
+        raise self._unsupported("linked")
 
     def export(self, collection: str, keys: Sequence[Key]) -> list[Exported]:
         """Unsupported: the system exports through `delegate`."""
@@ -290,6 +332,10 @@ class DelegatingConnector:
     def rectify(self, collection: str, keys: Sequence[Key], values: Mapping[str, object]) -> int:
         """Unsupported: the system rectifies through `delegate`."""
         raise self._unsupported("rectify")
+
+    def apply(self, changes: Sequence[Change]) -> list[int]:
+        """Unsupported: the system changes its rows through `delegate`."""
+        raise self._unsupported("apply")
 
     def expired(
         self,

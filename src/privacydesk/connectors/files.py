@@ -21,6 +21,7 @@ from typing import BinaryIO
 from privacydesk.connectors.base import (
     BATCH,
     Attachment,
+    Change,
     ConnectorContext,
     ConnectorError,
     Cutoff,
@@ -44,6 +45,8 @@ MODIFIED = "modified"
 
 class FilesConnector(RowConnector):
     """A directory tree named by `url: env:NAME` (a path, or a file:// URL)."""
+
+    attachments = True
 
     def __init__(self, name: str, system: System, context: ConnectorContext) -> None:
         self.name = name
@@ -82,6 +85,10 @@ class FilesConnector(RowConnector):
     def referencing(self, collection: str, column: str, values: Iterable[object], columns: Sequence[str]) -> list[Row]:
         """Files whose template placeholder `column` is filled with one of the parent values."""
         return self._matching(self._spec(collection), {column: [str(value) for value in values]})
+
+    def linked(self, collection: str, links: Mapping[str, Iterable[object]], columns: Sequence[str]) -> list[Row]:
+        """Files whose template is filled, for any of the links, with one of its parent values."""
+        return self._matching(self._spec(collection), {column: [str(value) for value in values] for column, values in links.items()})
 
     def _matching(self, spec: Collection, bindings: Mapping[str, Sequence[str]]) -> list[Row]:
         found: dict[str, Row] = {}
@@ -162,6 +169,15 @@ class FilesConnector(RowConnector):
     def rectify(self, collection: str, keys: Sequence[Key], values: Mapping[str, object]) -> int:
         """A file's content is not a value privacydesk can correct."""
         raise Unsupported(f"system {self.name!r}: the content of files in {collection!r} cannot be rectified automatically")
+
+    def apply(self, changes: Sequence[Change]) -> list[int]:
+        """Each deletion in turn (a file system has no transactions); Unsupported before any change when one is not a deletion."""
+        for change in changes:
+            if change.action == "anonymise":
+                self.anonymise(change.collection, change.keys, change.strategies)
+            elif change.action == "rectify":
+                self.rectify(change.collection, change.keys, change.values)
+        return [self.delete(change.collection, change.keys) for change in changes]
 
     def expired(
         self,

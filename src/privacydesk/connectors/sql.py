@@ -7,11 +7,12 @@ fixed, neutral) as plain assignments, per-row values (pseudonyms, fakes) as a CA
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     Column,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Engine,
     FromClause,
     MetaData,
+    Select,
     Table,
     and_,
     any_,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     func,
     inspect,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -38,10 +41,13 @@ from sqlalchemy import (
 )
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from privacydesk.connectors.base import (
     BATCH,
+    EVERY_COLUMN,
+    Change,
     ConnectorContext,
     ConnectorError,
     Cutoff,
@@ -65,6 +71,7 @@ from privacydesk.policy.models import Collection, System
 _MAX_PARAMETERS = 30_000
 _PHONE_SEPARATORS = (" ", "-", ".", "/", "(", ")")
 Assignment = tuple[Column[Any], Callable[[Key], object] | object]
+T = TypeVar("T")
 
 
 class SqlConnector(RowConnector):
@@ -77,6 +84,11 @@ class SqlConnector(RowConnector):
         self._replacements = Replacements(context.secret, system=name, locale=context.locale)
         self._engine: Engine | None = None
         self._tables: dict[str, Table] | None = None
+        self._problems: list[SchemaProblem] | None = None
+        # Statements by shape (operation, collection, columns, terms), built once per connector.
+        self._statements: dict[tuple[object, ...], object] = {}
+        # The connection a thread's reads share while it is `reading` (the connector serves several threads).
+        self._reads = threading.local()
 
     # ------------------------------------------------------------ schema
     @property
@@ -84,7 +96,10 @@ class SqlConnector(RowConnector):
         """The engine, created on first use."""
         if self._engine is None:
             try:
-                self._engine = create_engine(self._url)
+                # Last in, first out: a busy worker keeps reusing the same few connections, warm with prepared plans
+                # (SQLite has no server and, in memory, a pool of its own).
+                lifo = {"pool_use_lifo": True} if make_url(self._url).get_backend_name() != "sqlite" else {}
+                self._engine = create_engine(self._url, **lifo)
             except (ArgumentError, NoSuchModuleError) as exc:
                 raise ConnectorError(
                     f"system {self.name!r}: {self.system.url} is not a database URL this installation can open ({exc})"
@@ -96,16 +111,18 @@ class SqlConnector(RowConnector):
         return self._spec(collection).primary_key
 
     def discover(self) -> list[SchemaProblem]:
-        """Every table, column and reference the policy names, checked against the live schema."""
-        tables = self._reflect()
-        problems: list[SchemaProblem] = []
-        for name, spec in self.system.collections.items():
-            table = tables.get(_table_name(name, spec))
-            if table is None:
-                problems.append(SchemaProblem(self.name, name, f"table {_table_name(name, spec)!r} does not exist"))
-                continue
-            problems.extend(self._column_problems(name, spec, table, tables))
-        return problems
+        """Every table, column and reference the policy names, checked against the live schema (read once per connector)."""
+        if self._problems is None:
+            tables = self._reflect()
+            problems: list[SchemaProblem] = []
+            for name, spec in self.system.collections.items():
+                table = tables.get(_table_name(name, spec))
+                if table is None:
+                    problems.append(SchemaProblem(self.name, name, f"table {_table_name(name, spec)!r} does not exist"))
+                    continue
+                problems.extend(self._column_problems(name, spec, table, tables))
+            self._problems = problems
+        return list(self._problems)
 
     def _column_problems(self, name: str, spec: Collection, table: Table, tables: Mapping[str, Table]) -> Iterator[SchemaProblem]:
         wanted = {spec.primary_key: "primary key"}
@@ -188,65 +205,121 @@ class SqlConnector(RowConnector):
     def find(self, collection: str, identities: Mapping[str, Iterable[object]], columns: Sequence[str]) -> list[Row]:
         """Rows matching any identity: e-mail addresses compared without case, phone numbers without separators."""
         spec, table = self._table(collection)
-        terms: list[tuple[ColumnElement[Any], list[object]]] = []
-        for kind, values in identities.items():
-            if kind in spec.identities:
-                terms.append(_identity_term(kind, self._column(table, spec.identities[kind]), values))
-        return self._select(collection, spec, table, columns, [term for term in terms if term[1]])
+        terms = [
+            (f"{_IDENTITY}{kind}", compared)
+            for kind, values in identities.items()
+            if kind in spec.identities
+            for compared in [_identity_values(kind, self._column(table, spec.identities[kind]), values)]
+            if compared
+        ]
+        return self._select(collection, spec, table, columns, terms)
 
     def referencing(self, collection: str, column: str, values: Iterable[object], columns: Sequence[str]) -> list[Row]:
         """Rows whose `column` holds one of `values` (a reference to parent rows)."""
+        return self.linked(collection, {column: values}, columns)
+
+    def linked(self, collection: str, links: Mapping[str, Iterable[object]], columns: Sequence[str]) -> list[Row]:
+        """Rows whose column holds one of its values, for any of the links: one statement, the links OR-ed."""
         spec, table = self._table(collection)
-        target = self._column(table, column)
-        return self._select(collection, spec, table, columns, [(target, _coerced(target, values))])
+        terms = [
+            (column, coerced) for column, values in links.items() for coerced in [_coerced(self._column(table, column), values)] if coerced
+        ]
+        return self._select(collection, spec, table, columns, terms)
 
     def _select(
-        self, collection: str, spec: Collection, table: Table, columns: Sequence[str], terms: list[tuple[ColumnElement[Any], list[object]]]
+        self, collection: str, spec: Collection, table: Table, columns: Sequence[str], terms: list[tuple[str, list[object]]]
     ) -> list[Row]:
-        selected = [self._column(table, name) for name in dict.fromkeys([spec.primary_key, *columns])]
         found: dict[object, Row] = {}
         with self._errors(f"read {collection}"), self._alone() as connection:
             for group in _groups(terms):
-                condition = or_(*(expression.in_(values) for expression, values in group))
-                for row in connection.execute(select(*selected).where(condition)):
+                names = tuple(name for name, _ in group)
+                statement = self._statement(("select", collection, tuple(columns), names), self._selecting, spec, table, columns, names)
+                for row in connection.execute(statement, {f"v{index}": values for index, (_, values) in enumerate(group)}):
                     record = dict(row._mapping)
                     found.setdefault(record[spec.primary_key], record)
         return list(found.values())
+
+    def _selecting(self, spec: Collection, table: Table, columns: Sequence[str], names: tuple[str, ...]) -> Select[Any]:
+        """SELECT the key and `columns` (or every column) where any term holds one of its bound values `v0`, `v1`..."""
+        selected: list[Any] = (
+            [table]
+            if tuple(columns) == EVERY_COLUMN
+            else [self._column(table, name) for name in dict.fromkeys([spec.primary_key, *columns])]
+        )
+        conditions = []
+        for index, name in enumerate(names):
+            if name.startswith(_IDENTITY):
+                kind = name.removeprefix(_IDENTITY)
+                expression, element = _identity_expression(kind, self._column(table, spec.identities[kind]))
+            else:
+                expression = self._column(table, name)
+                element = expression.type
+            conditions.append(self._among(expression, f"v{index}", element))
+        return select(*selected).where(or_(*conditions))
+
+    def _statement(self, shape: tuple[object, ...], build: Callable[..., T], *arguments: Any) -> T:
+        """The statement of this shape, built once by `build(*arguments)`: a built statement is not built nor compiled again."""
+        statement = self._statements.get(shape)
+        if statement is None:
+            statement = self._statements[shape] = build(*arguments)
+        return cast(T, statement)
 
     def export(self, collection: str, keys: Sequence[Key]) -> list[Exported]:
         """Every column of these rows, in key order."""
         spec, table = self._table(collection)
         key = self._column(table, spec.primary_key)
+        statement = self._statement(("export", collection), lambda: select(table).where(self._among(key, "keys", key.type)).order_by(key))
         rows: list[Exported] = []
         with self._errors(f"export {collection}"), self._alone() as connection:
             for chunk in chunks(_coerced(key, keys)):
-                statement = select(table).where(key.in_(chunk)).order_by(key)
-                rows.extend(Exported(dict(row._mapping)) for row in connection.execute(statement))
+                rows.extend(Exported(dict(row._mapping)) for row in connection.execute(statement, {"keys": list(chunk)}))
         return rows
 
     # ------------------------------------------------------------ changing rows
     def delete(self, collection: str, keys: Sequence[Key]) -> int:
         """One DELETE per batch of keys."""
-        spec, table = self._table(collection)
-        key = self._column(table, spec.primary_key)
-        deleted = 0
-        with self._errors(f"delete from {collection}"), self.engine.begin() as connection:
-            for chunk in chunks(_coerced(key, keys)):
-                deleted += connection.execute(delete(table).where(self._among(key, chunk))).rowcount
-        return deleted
-
-    def _among(self, column: Column[Any], values: Sequence[object]) -> ColumnElement[bool]:
-        """`column IN (values)`; on PostgreSQL `column = ANY(array)`, one parameter however many values.
-
-        Retention deletes batch after batch: an IN list of a thousand parameters costs more to
-        render and parse than the DELETE itself takes on the server, an array costs nothing.
-        """
-        if self.engine.dialect.name == "postgresql":
-            return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-        return column.in_(values)
+        return self.apply([Change("delete", collection, keys)])[0]
 
     def anonymise(self, collection: str, keys: Sequence[Key], strategies: Mapping[str, FieldStrategy]) -> int:
         """One UPDATE per batch; rows already holding the replacement values are not counted (nor written)."""
+        return self.apply([Change("anonymise", collection, keys, strategies=strategies)])[0]
+
+    def rectify(self, collection: str, keys: Sequence[Key], values: Mapping[str, object]) -> int:
+        """One UPDATE per batch setting the corrected values; rows already correct are not counted."""
+        return self.apply([Change("rectify", collection, keys, values=values)])[0]
+
+    def apply(self, changes: Sequence[Change]) -> list[int]:
+        """Every change in one transaction, in order: a person's erasure in this database is whole or not at all."""
+        with self._errors("change rows"), self.engine.begin() as connection:
+            return [self._change(connection, change) for change in changes]
+
+    def _change(self, connection: Connection, change: Change) -> int:
+        if change.action == "delete":
+            with self._errors(f"delete from {change.collection}"):
+                return self._delete(connection, change.collection, change.keys)
+        if change.action == "anonymise":
+            with self._errors(f"anonymise {change.collection}"):
+                return self._anonymise(connection, change.collection, change.keys, change.strategies)
+        with self._errors(f"rectify {change.collection}"):
+            return self._rectify(connection, change.collection, change.keys, change.values)
+
+    def _delete(self, connection: Connection, collection: str, keys: Sequence[Key]) -> int:
+        spec, table = self._table(collection)
+        key = self._column(table, spec.primary_key)
+        statement = self._statement(("delete", collection), lambda: delete(table).where(self._among(key, "keys", key.type)))
+        return sum(connection.execute(statement, {"keys": list(chunk)}).rowcount for chunk in chunks(_coerced(key, keys)))
+
+    def _among(self, expression: ColumnElement[Any], name: str, element: sqltypes.TypeEngine[Any]) -> ColumnElement[bool]:
+        """`expression IN (values bound as name)`; on PostgreSQL `expression = ANY(array)`: one parameter however many values.
+
+        An IN list of a thousand parameters costs more to render and parse than the statement takes
+        on the server, and its text changes with the count; an array costs nothing and keeps one text.
+        """
+        if self.engine.dialect.name == "postgresql":
+            return expression == any_(bindparam(name, type_=postgresql.ARRAY(element)))
+        return expression.in_(bindparam(name, expanding=True))
+
+    def _anonymise(self, connection: Connection, collection: str, keys: Sequence[Key], strategies: Mapping[str, FieldStrategy]) -> int:
         spec, table = self._table(collection)
         key = self._column(table, spec.primary_key)
         assignments = [
@@ -261,12 +334,11 @@ class SqlConnector(RowConnector):
         per_row = sum(1 for _, value in assignments if callable(value))
         size = max(1, min(BATCH, _MAX_PARAMETERS // (1 + 4 * per_row)))
         changed = 0
-        with self._errors(f"anonymise {collection}"), self.engine.begin() as connection:
-            for chunk in chunks(_coerced(key, keys), size):
-                targets = {column: _target(column, value, key, chunk) for column, value in assignments}
-                differs = or_(*(column.is_distinct_from(target) for column, target in targets.items()))
-                statement = update(table).where(key.in_(chunk), differs).values({column.name: target for column, target in targets.items()})
-                changed += connection.execute(statement).rowcount
+        for chunk in chunks(_coerced(key, keys), size):
+            targets = {column: _target(column, value, key, chunk) for column, value in assignments}
+            differs = or_(*(column.is_distinct_from(target) for column, target in targets.items()))
+            statement = update(table).where(key.in_(chunk), differs).values({column.name: target for column, target in targets.items()})
+            changed += connection.execute(statement).rowcount
         return changed
 
     def _replacement(self, collection: str, column: Column[Any], strategy: FieldStrategy) -> object:
@@ -288,8 +360,7 @@ class SqlConnector(RowConnector):
             return NEUTRAL[_python_type(column)]
         return None
 
-    def rectify(self, collection: str, keys: Sequence[Key], values: Mapping[str, object]) -> int:
-        """One UPDATE per batch setting the corrected values; rows already correct are not counted."""
+    def _rectify(self, connection: Connection, collection: str, keys: Sequence[Key], values: Mapping[str, object]) -> int:
         spec, table = self._table(collection)
         key = self._column(table, spec.primary_key)
         targets: dict[Column[Any], object] = {}
@@ -301,10 +372,9 @@ class SqlConnector(RowConnector):
                 raise ConnectorError(f"system {self.name!r}: {value!r} cannot be stored in {collection}.{name} ({column.type})") from None
         differs = or_(*(column.is_distinct_from(value) for column, value in targets.items()))
         changed = 0
-        with self._errors(f"rectify {collection}"), self.engine.begin() as connection:
-            for chunk in chunks(_coerced(key, keys)):
-                statement = update(table).where(key.in_(chunk), differs).values({column.name: value for column, value in targets.items()})
-                changed += connection.execute(statement).rowcount
+        for chunk in chunks(_coerced(key, keys)):
+            statement = update(table).where(key.in_(chunk), differs).values({column.name: value for column, value in targets.items()})
+            changed += connection.execute(statement).rowcount
         return changed
 
     # ------------------------------------------------------------ retention
@@ -348,8 +418,25 @@ class SqlConnector(RowConnector):
             return connection.execute(delete(table).where(*conditions, key <= _coerce(key, through))).rowcount
 
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """The reads inside share one connection, checked out once (each read is still its own transaction)."""
+        if getattr(self._reads, "connection", None) is not None:
+            yield
+            return
+        with self.engine.connect() as connection:
+            self._reads.connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                yield
+            finally:
+                self._reads.connection = None
+
+    @contextmanager
     def _alone(self) -> Iterator[Connection]:
         """A connection for one statement that is its own transaction: no BEGIN and COMMIT round trips around it."""
+        shared: Connection | None = getattr(self._reads, "connection", None)
+        if shared is not None:
+            yield shared
+            return
         with self.engine.connect() as connection:
             yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -425,6 +512,8 @@ class SqlConnector(RowConnector):
 
 
 _KEEP = object()
+# Terms of a lookup named so are identities (`identity:email`); the others are columns.
+_IDENTITY = "identity:"
 
 
 def _table_name(name: str, spec: Collection | None) -> str:
@@ -495,28 +584,38 @@ def _coerced(column: Column[Any], values: Iterable[object]) -> list[object]:
     return list(coerced)
 
 
-def _identity_term(kind: str, column: Column[Any], values: Iterable[object]) -> tuple[ColumnElement[Any], list[object]]:
+def _identity_values(kind: str, column: Column[Any], values: Iterable[object]) -> list[object]:
+    """The values an identity column is compared with: e-mail addresses and phone numbers as `comparable` makes them."""
+    if kind in ("email", "phone") and _is_text(column):
+        return list(dict.fromkeys(comparable(kind, value) for value in values))
+    return _coerced(column, values)
+
+
+def _identity_expression(kind: str, column: Column[Any]) -> tuple[ColumnElement[Any], sqltypes.TypeEngine[Any]]:
+    """What an identity's values are compared with, and their type: e-mail without case, phone numbers without separators."""
     if kind in ("email", "phone") and _is_text(column):
         expression: ColumnElement[Any] = func.lower(column)
         if kind == "phone":
             expression = column
+            # The separators are constants of the statement's text, as in an expression index on the column: bound as
+            # parameters, a plan the database prepared once could not use that index.
             for separator in _PHONE_SEPARATORS:
-                expression = func.replace(expression, separator, "")
-        return expression, list(dict.fromkeys(comparable(kind, value) for value in values))
-    return column, _coerced(column, values)
+                expression = func.replace(expression, literal_column(f"'{separator}'"), literal_column("''"))
+        return expression, sqltypes.String()
+    return column, column.type
 
 
-def _groups(terms: list[tuple[ColumnElement[Any], list[object]]]) -> Iterator[list[tuple[ColumnElement[Any], list[object]]]]:
-    """The terms split into groups of at most BATCH values: one statement each."""
-    group: list[tuple[ColumnElement[Any], list[object]]] = []
+def _groups(terms: list[tuple[str, list[object]]]) -> Iterator[list[tuple[str, list[object]]]]:
+    """The terms (name, values) split into groups of at most BATCH values, each name once per group: one statement each."""
+    group: list[tuple[str, list[object]]] = []
     room = BATCH
-    for expression, values in terms:
+    for name, values in terms:
         for start in range(0, len(values), BATCH):
             piece = values[start : start + BATCH]
             if len(piece) > room:
                 yield group
                 group, room = [], BATCH
-            group.append((expression, piece))
+            group.append((name, piece))
             room -= len(piece)
     if group:
         yield group

@@ -9,9 +9,11 @@ the shape of the policy, not on how many rows a person has.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from privacydesk.connectors.base import Key, Row, as_key, comparable
+from privacydesk.connectors.base import EVERY_COLUMN, Key, Row, as_key, comparable
 from privacydesk.connectors.registry import Connectors
 from privacydesk.engine.plan import Node, Plan
 
@@ -58,20 +60,28 @@ def facts(node: Node, plan: Plan) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
-def locate(plan: Plan, connectors: Connectors) -> Located:
-    """Find the person's rows in every collection of the plan (read-only)."""
+def locate(plan: Plan, connectors: Connectors, *, every_column: bool = False) -> Located:
+    """Find the person's rows in every collection of the plan (read-only); with `every_column`, whole rows (what an export holds)."""
     found = {node.id: Found(node, connectors[node.system].key_column(node.name)) for node in plan.nodes}
-    identities = _resolve_identities(plan, connectors, found)
-    for node in plan.nodes:  # parents first: a collection is walked once all its parents are complete
-        connector = connectors[node.system]
-        for edge in node.parents:
-            values = found[f"{node.system}.{edge.parent}"].values(edge.target)
-            if values:
-                found[node.id].add(connector.referencing(node.name, edge.column, values, facts(node, plan)))
+    columns = {node.id: EVERY_COLUMN if every_column else facts(node, plan) for node in plan.nodes}
+    with ExitStack() as reads:
+        for system in plan.row_systems:
+            reads.enter_context(connectors[system].reading())
+        identities = _resolve_identities(plan, connectors, found, columns)
+        for node in plan.nodes:  # parents first: a collection is walked once all its parents are complete
+            links: dict[str, set[object]] = {}
+            for edge in node.parents:
+                values = found[f"{node.system}.{edge.parent}"].values(edge.target)
+                if values:
+                    links.setdefault(edge.column, set()).update(values)
+            if links:  # every reference of the collection in one lookup
+                found[node.id].add(connectors[node.system].linked(node.name, links, columns[node.id]))
     return Located(identities, found)
 
 
-def _resolve_identities(plan: Plan, connectors: Connectors, found: dict[str, Found]) -> dict[str, list[object]]:
+def _resolve_identities(
+    plan: Plan, connectors: Connectors, found: dict[str, Found], columns: Mapping[str, Sequence[str]]
+) -> dict[str, list[object]]:
     known: dict[str, dict[str, object]] = {
         kind: {comparable(kind, value): value for value in values} for kind, values in plan.identities.items()
     }
@@ -79,10 +89,11 @@ def _resolve_identities(plan: Plan, connectors: Connectors, found: dict[str, Fou
     for _ in range(MAX_ROUNDS):
         discovered: dict[str, dict[str, object]] = {}
         for node in plan.nodes:
-            asked = {kind: values for kind, values in fresh.items() if kind in node.spec.identities and values}
+            asked = {kind: _unseen(found[node.id], column, fresh.get(kind, ())) for kind, column in node.spec.identities.items()}
+            asked = {kind: values for kind, values in asked.items() if values}
             if not asked:
                 continue
-            rows = connectors[node.system].find(node.name, asked, facts(node, plan))
+            rows = connectors[node.system].find(node.name, asked, columns[node.id])
             found[node.id].add(rows, identified=True)
             for kind, column in node.spec.identities.items():
                 for row in rows:
@@ -95,3 +106,10 @@ def _resolve_identities(plan: Plan, connectors: Connectors, found: dict[str, Fou
             known.setdefault(kind, {}).update(values)
         fresh = {kind: list(values.values()) for kind, values in discovered.items()}
     return {kind: list(values.values()) for kind, values in known.items()}
+
+
+def _unseen(found: Found, column: str, values: Sequence[object]) -> list[object]:
+    """The values worth asking `column` about: an identity that is the collection's key leads only to rows already found by it."""
+    if column != found.key_column:
+        return list(values)
+    return [value for value in values if as_key(value) not in found.identified]

@@ -61,8 +61,8 @@ def _pool(policy: Policy, connectors: Connectors | None, context: ConnectorConte
         yield pool
 
 
-def prepare(plan: Plan, connectors: Connectors) -> Located:
-    """Check every system of the plan against the policy (SchemaMismatch on errors), then locate the person's rows."""
+def prepare(plan: Plan, connectors: Connectors, *, every_column: bool = False) -> Located:
+    """Check every system of the plan against the policy (SchemaMismatch on errors), then locate the person's rows (whole with `every_column`)."""
     problems = [
         problem
         for system in (*plan.row_systems, *plan.delegated)
@@ -71,7 +71,7 @@ def prepare(plan: Plan, connectors: Connectors) -> Located:
     ]
     if problems:
         raise SchemaMismatch(problems)
-    return locate(plan, connectors)
+    return locate(plan, connectors, every_column=every_column)
 
 
 def run_steps(plan: Plan, steps: Sequence[Step], connectors: Connectors, *, progress: Progress | None = None) -> list[Outcome]:

@@ -13,12 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from privacydesk.connectors.base import BATCH, Delegated, Delegation, Exported, Key, chunks, key_order
+from privacydesk.connectors.base import BATCH, Change, Delegated, Delegation, Exported, Key, chunks, key_order
 from privacydesk.connectors.registry import Connectors
 from privacydesk.engine.decide import Decision, strategies
 from privacydesk.engine.plan import Plan
 
 Action = Literal["export", "delete", "anonymise", "rectify", "delegate"]
+# Actions that change rows: consecutive steps of these on one system run as one transaction of the system.
+CHANGES = frozenset({"delete", "anonymise", "rectify"})
 
 
 @dataclass(frozen=True)
@@ -150,3 +152,19 @@ def execute(plan: Plan, step: Step, connectors: Connectors, *, callback: str | N
         node = plan.node(f"{step.system}.{step.collection}")
         return Outcome(step, connector.anonymise(step.collection, step.keys, strategies(node, plan.policy)))
     return Outcome(step, connector.rectify(step.collection, step.keys, step.values))
+
+
+def execute_changes(plan: Plan, steps: Sequence[Step], connectors: Connectors) -> list[Outcome]:
+    """Run change steps of one system together, in one transaction of the system where it has them; running them again changes nothing more."""
+    changes = []
+    for step in steps:
+        assert step.collection is not None and step.action in CHANGES
+        if step.action == "anonymise":
+            strategy = strategies(plan.node(f"{step.system}.{step.collection}"), plan.policy)
+            changes.append(Change("anonymise", step.collection, step.keys, strategies=strategy))
+        elif step.action == "rectify":
+            changes.append(Change("rectify", step.collection, step.keys, values=step.values))
+        else:
+            changes.append(Change("delete", step.collection, step.keys))
+    counts = connectors[steps[0].system].apply(changes)
+    return [Outcome(step, count) for step, count in zip(steps, counts, strict=True)]

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import select
@@ -28,7 +28,7 @@ from privacydesk.auth import keys
 from privacydesk.config import get_settings
 from privacydesk.connectors.registry import Connectors
 from privacydesk.db.base import utcnow
-from privacydesk.engine.export import write_access
+from privacydesk.engine.export import Entry, entries
 from privacydesk.engine.results import AccessResult, CollectionAccess, Value
 from privacydesk.errors import NotFound, PrivacydeskError
 from privacydesk.fulfilment import report
@@ -89,20 +89,21 @@ def gather(policy: Policy, request: SubjectRequest, steps: Sequence[RequestStep]
 
 
 def package(policy: Policy, version_hash: str, request: SubjectRequest, result: AccessResult) -> Packaged:
-    """Write the ZIP of the export (replacing an earlier attempt's) with owner-only permissions."""
+    """Write the ZIP of the export (replacing an earlier attempt's) with owner-only permissions, straight from memory."""
     started = time.perf_counter()
     folder = directory()
     target = folder / f"{request.reference}.zip"
+    page = report.render(policy, version_hash, request.language, result, reference=request.reference, received=request.received_at)
+    listed = [*entries(result), Entry(REPORT, page.encode("utf-8"))]
     with tempfile.TemporaryDirectory(dir=folder, prefix=".building-") as building:
-        content = Path(building) / "export"
-        write_access(result, content)
-        page = report.render(policy, version_hash, request.language, result, reference=request.reference, received=request.received_at)
-        (content / REPORT).write_text(page, encoding="utf-8")
         draft = Path(building) / "export.zip"
         with zipfile.ZipFile(draft, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(content.rglob("*")):
-                if path.is_file():
-                    archive.write(path, path.relative_to(content).as_posix())
+            for entry in sorted(listed, key=lambda item: PurePosixPath(item.path).parts):
+                if entry.attachment is None:
+                    archive.writestr(entry.path, entry.content)
+                else:
+                    with entry.attachment.open() as source, archive.open(entry.path, "w") as sink:
+                        shutil.copyfileobj(source, sink)
         os.chmod(draft, 0o600)
         os.replace(draft, target)
     digest = hashlib.sha256()

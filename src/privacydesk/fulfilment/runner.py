@@ -1,19 +1,24 @@
-"""Durable execution: plan a request once, run its stored steps in order, record each completion, finish once.
+"""Durable execution: plan a request once, run its stored steps in groups, record each group's completion, finish once.
 
 The job `requests.execute` calls `run` after handing the request over (`requests.execution.start`
 moves it to executing; `begin`, the executor installed for every request type, only opens its
 execution record, so no lock is held while systems are asked anything). A run:
 
-1. plans, if no run has: locates the person's rows (read-only) and stores the steps and outline;
-2. executes the steps not done, in plan order. A step is marked running in the transaction that
-   records the previous one done; platform actions (restriction, consent withdrawal...) commit
-   with their completion. A step found running was interrupted: it runs again (every step is
-   idempotent), and its count is then what its rows show: the keys gone for a deletion, the rows
-   present (in their erased or corrected state) for an anonymisation or rectification;
+1. plans, if no run has: locates the person's rows (read-only) and stores the steps and outline.
+   An access reads whole rows while locating, so its exports are stored done with the plan, and
+   the request finishes in that same transaction;
+2. executes the steps not done, in plan order and in groups: consecutive deletions,
+   anonymisations and rectifications of one system are one group, made in one transaction of that
+   system (bounded by GROUP_KEYS keys); any other step is a group of its own. A group is marked
+   running in the transaction that records the previous one done (or plans, or loads the run);
+   platform actions (restriction, consent withdrawal...) commit with their completion. Steps found
+   running were interrupted: their group runs again (every step is idempotent), and their counts
+   are then what their rows show: the keys gone for a deletion, the rows present (in their erased
+   or corrected state) for an anonymisation or rectification;
 3. waits while a manual task or a webhook's later answer is outstanding (a manual task moves the
    request to waiting_manual); their completion queues the job again;
-4. finishes: the result from the outline and the recorded counts, the export packaged, the
-   request completed, the person mailed, in one transaction.
+4. finishes: the last group recorded done, the result from the outline and the recorded counts,
+   the export packaged, the request completed, the person mailed, in one transaction.
 
 A killed worker's job is retried (jobs.retry_stalled) and resumes at step 2; a finished request
 is left alone.
@@ -24,12 +29,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import case, insert, literal, null, select, update
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, DateTime, String, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.orm import Session, lazyload
 
 from privacydesk.config import get_settings
 from privacydesk.connectors.base import Connector, ManualTask, Unsupported, as_key
@@ -39,7 +47,7 @@ from privacydesk.db.base import utcnow
 from privacydesk.db.engine import get_engine, transaction
 from privacydesk.engine.plan import Plan
 from privacydesk.engine.results import delegated_json, jsonable
-from privacydesk.engine.steps import Outcome, Step, execute
+from privacydesk.engine.steps import CHANGES, Outcome, Step, execute, execute_changes
 from privacydesk.errors import PrivacydeskError
 from privacydesk.fulfilment import actions, delivery, exports, planning, pools, results
 from privacydesk.fulfilment.models import RequestExecution, RequestExport, RequestStep
@@ -49,12 +57,16 @@ from privacydesk.requests import states
 from privacydesk.requests.models import RequestStatus, RequestType, SubjectRequest
 from privacydesk.versions.models import PolicyVersion
 
-# For the resume tests only: after the effect of the step at this position, before its completion is
-# recorded, the worker stops still (and is killed).
+# For the resume tests only: after the effect of the group holding the step at this position, before
+# its completion is recorded, the worker stops still (and is killed).
 PAUSE_ENV = "PRIVACYDESK_TEST_PAUSE_AFTER_STEP"
 SEND_PORTABLE_TASK = "fulfilment.send_portable"
+# Keys one group of changes may hold: one transaction of the system stays short however many rows a person has.
+GROUP_KEYS = 10_000
 _UNDER_WAY = (RequestStatus.executing, RequestStatus.waiting_manual)
-_COUNTED_AGAIN = frozenset({"delete", "anonymise", "rectify"})
+_PLATFORM = frozenset(planning.PLATFORM_ACTIONS.values())
+# The run's own reads of the request need none of its events: loaded only if a state move appends one.
+_LIGHT = [lazyload(SubjectRequest.events)]
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +78,35 @@ class _Pending:
     id: int
     position: int
     action: str
+    system: str | None
     status: str
     payload: dict[str, Any]
+
+
+class _Stored(Protocol):
+    """A step as planned or as stored: what grouping looks at."""
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def system(self) -> str | None: ...
+
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=_Stored)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What running a step gave, to be recorded: status, count, result to store, and the manual task if any."""
+
+    status: str
+    count: int = 0
+    result: dict[str, Any] | None = None
+    task: ManualTask | None = None
 
 
 @dataclass
@@ -79,17 +118,22 @@ class _Run:
     version_hash: str
     connectors: Connectors
     planned: bool
-    # Steps not done, in order; and the manual task ids (None for a webhook) of steps waiting for outside work.
-    pending: list[_Pending] = field(default_factory=list)
+    # What the plan expects (rows found, holds): the result is assembled on it.
+    outline: dict[str, Any] | None = None
+    # Steps not done, in groups in order; and the manual task ids (None for a webhook) of steps waiting for outside work.
+    pending: list[list[_Pending]] = field(default_factory=list)
     waiting: list[str | None] = field(default_factory=list)
     engine: Plan | None = None
+    # The last group's outcome, recorded by the transaction that finishes the request.
+    unrecorded: list[tuple[_Pending, _Done]] = field(default_factory=list)
+    # Set when nothing was left to run after planning, so the plan's transaction completed the request.
+    finished: bool = False
 
 
 def begin(session: Session, request: SubjectRequest) -> None:
     """The executor of every request type: open the execution record; the job's run does the rest, step by step."""
-    if session.get(RequestExecution, request.id) is None:
-        session.add(RequestExecution(request_id=request.id))
-        session.flush()
+    # One statement: it runs after the hand-over's state move, which holds the audit log's lock until the commit.
+    session.execute(insert(RequestExecution).values(request_id=request.id, created_at=utcnow()).on_conflict_do_nothing())
 
 
 def run(request_id: int, *, last_attempt: bool = False) -> None:
@@ -113,35 +157,76 @@ def run(request_id: int, *, last_attempt: bool = False) -> None:
 
 
 def _load(request_id: int) -> _Run | None:
-    """The request, its policy and its steps not done; the first of them marked running, in one transaction."""
+    """The request, its policy and its steps not done; the first group marked running, in one transaction."""
     with transaction() as session:
-        request = session.get(SubjectRequest, request_id)
-        record = session.get(RequestExecution, request_id)
-        if request is None or record is None or request.status not in _UNDER_WAY:
+        loaded = session.execute(
+            select(SubjectRequest, RequestExecution.planned_at, RequestExecution.outline, PolicyVersion.hash)
+            .join(RequestExecution, RequestExecution.request_id == SubjectRequest.id)
+            .join(PolicyVersion, PolicyVersion.number == SubjectRequest.policy_version)
+            .where(SubjectRequest.id == request_id)
+            .options(*_LIGHT)
+        ).first()
+        if loaded is None or loaded[0].status not in _UNDER_WAY:
             return None
-        version_hash = session.scalar(select(PolicyVersion.hash).where(PolicyVersion.number == request.policy_version))
-        assert version_hash is not None
+        request: SubjectRequest = loaded[0]
+        planned_at: datetime | None = loaded[1]
+        outline: dict[str, Any] | None = loaded[2]
+        version_hash: str = loaded[3]
         policy = policy_by_hash(session, version_hash)
-        current = _Run(request, policy, version_hash, pools.connectors(policy, version_hash), planned=record.planned_at is not None)
-        _unfinished(session, current)
+        connectors = pools.connectors(policy, version_hash)
+        current = _Run(request, policy, version_hash, connectors, planned=planned_at is not None, outline=outline)
+        if current.planned:
+            _unfinished(session, current)
     return current
 
 
 def _unfinished(session: Session, current: _Run) -> None:
-    """Read the steps not done into the run, and mark the first one running."""
+    """Read the steps not done into the run, and mark the first group running."""
     query = (
-        select(RequestStep.id, RequestStep.position, RequestStep.action, RequestStep.status, RequestStep.payload, RequestStep.task_id)
+        select(
+            RequestStep.id,
+            RequestStep.position,
+            RequestStep.action,
+            RequestStep.system,
+            RequestStep.status,
+            RequestStep.payload,
+            RequestStep.task_id,
+        )
         .where(RequestStep.request_id == current.request.id, RequestStep.status != "done")
         .order_by(RequestStep.position)
     )
-    current.pending, current.waiting = [], []
+    pending: list[_Pending] = []
+    current.waiting = []
     for row in session.execute(query):
         if row.status == "waiting":
             current.waiting.append(row.task_id)
         else:
-            current.pending.append(_Pending(row.id, row.position, row.action, row.status, row.payload))
+            pending.append(_Pending(row.id, row.position, row.action, row.system, row.status, row.payload))
+    current.pending = _grouped(pending)
     if current.pending:
         _mark_running(session, current.pending[0])
+
+
+def _grouped(pending: Sequence[S]) -> list[list[S]]:
+    """Consecutive changes of one system (up to GROUP_KEYS keys) form a group; every other step is a group of its own."""
+    groups: list[list[S]] = []
+    keys = 0
+    for step in pending:
+        size = len(step.payload.get("keys", ()))
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and step.action in CHANGES
+            and last[0].action in CHANGES
+            and last[0].system == step.system
+            and keys + size <= GROUP_KEYS
+        ):
+            last.append(step)
+            keys += size
+        else:
+            groups.append([step])
+            keys = size
+    return groups
 
 
 def _proceed(current: _Run) -> None:
@@ -150,6 +235,8 @@ def _proceed(current: _Run) -> None:
         current.engine = planning.engine_plan(current.policy, request)
     if not current.planned:
         _plan(current)
+        if current.finished:
+            return
     _execute(current)
     if current.waiting:
         with transaction() as session:
@@ -159,99 +246,170 @@ def _proceed(current: _Run) -> None:
 
 
 def _plan(current: _Run) -> None:
-    """Store the steps and the outline, the first step marked running (erased rows could not be found again)."""
+    """Store the steps and the outline, the first group marked running (erased rows could not be found again).
+
+    When planning did every step (an access whose rows were read whole), the request finishes in
+    the same transaction: the exported rows go into the ZIP and are never stored.
+    """
     request = current.request
     planned = planning.plan(current.policy, request, current.connectors, now=utcnow())
+    groups = _grouped([step for step in planned.steps if step.result is None])
+    first = {id(step) for step in groups[0]} if groups else set()
     with transaction() as session:
-        record = session.get(RequestExecution, request.id, with_for_update=True)
-        assert record is not None
-        if record.planned_at is not None:  # another run planned meanwhile: its steps are the request's
+        # Locked in the order the finish locks them, request first.
+        locked = session.get(SubjectRequest, request.id, with_for_update=True, options=_LIGHT) if not groups else None
+        if locked is not None and locked.status not in _UNDER_WAY:
+            current.finished = True
+            return
+        now = utcnow()
+        claimed = (
+            session.connection()
+            .execute(
+                update(RequestExecution)
+                .where(RequestExecution.request_id == request.id, RequestExecution.planned_at.is_(None))
+                .values(planned_at=now, outline=planned.outline)
+                .execution_options(synchronize_session=False)
+            )
+            .rowcount
+        )
+        if not claimed:  # another run planned meanwhile: its steps are the request's
             _unfinished(session, current)
             return
-        rows = [
-            {
-                "request_id": request.id,
-                "position": position,
-                "step_id": step.step_id,
-                "action": step.action,
-                "system": step.system,
-                "collection": step.collection,
-                "payload": step.payload,
-                "status": "running" if position == 1 else "pending",
-                "count": 0,
-                "attempts": 1 if position == 1 else 0,
-                "started_at": utcnow() if position == 1 else None,
-            }
+        current.outline = planned.outline
+        # A step done while planning stores its result; the others have none yet (NULL, not JSON null).
+        steps = [
+            RequestStep(
+                request_id=request.id,
+                position=position,
+                step_id=step.step_id,
+                action=step.action,
+                system=step.system,
+                collection=step.collection,
+                payload=step.payload,
+                status="done" if step.result is not None else "running" if id(step) in first else "pending",
+                count=len(step.result["rows"]) if step.result is not None else 0,
+                attempts=1 if step.result is not None or id(step) in first else 0,
+                started_at=now if step.result is not None or id(step) in first else None,
+                finished_at=now if step.result is not None else None,
+                **({"result": step.result} if step.result is not None else {}),
+            )
             for position, step in enumerate(planned.steps, start=1)
         ]
-        if rows:
-            inserted = session.execute(insert(RequestStep).returning(RequestStep.id, RequestStep.position), rows)
-            ids = {position: step_id for step_id, position in inserted}
-            current.pending = [
-                _Pending(ids[position], position, step.action, "pending", step.payload)
-                for position, step in enumerate(planned.steps, start=1)
-            ]
-        record.outline = planned.outline
-        record.planned_at = utcnow()
+        if locked is not None:
+            _complete(session, current, locked, steps)
+            current.finished = True
+            return
+        session.add_all(steps)
+        session.flush()
+        # As they were when the run began: none of them was interrupted.
+        current.pending = _grouped(
+            [_Pending(step.id, step.position, step.action, step.system, "pending", step.payload) for step in steps if step.status != "done"]
+        )
 
 
 def _execute(current: _Run) -> None:
-    pending = current.pending
+    """Run the pending groups; the last one's outcome is left for the finish to record, unless it waits for outside work."""
+    groups = current.pending
     pause = int(os.environ.get(PAUSE_ENV, "0") or 0)
-    # One connection for the run's many short transactions: checked out (and pinged) once, not once per step.
-    with get_engine().connect() as connection, Session(bind=connection, expire_on_commit=False) as session:
-        # Losing a step's record in a crash of the platform database only runs the (idempotent) step again,
-        # so those commits need not wait for the disk; the setting is reset before the connection goes back.
-        connection.exec_driver_sql("SET synchronous_commit TO off")
-        connection.commit()
-        try:
-            for index, step in enumerate(pending):
-                upcoming = pending[index + 1] if index + 1 < len(pending) else None
-                with session.begin():
-                    if step.action in _PLATFORM:
-                        request = session.get(SubjectRequest, current.request.id)
-                        assert request is not None
-                        outcome = actions.perform(session, step.action, request, current.policy)
-                        _record(session, step, "done", 0, outcome, None, upcoming)
-                        continue
-                status, count, result, task = _effect(current, step)
-                if pause and step.position == pause:
-                    log.warning("pausing after the effect of a step, as %s asks", PAUSE_ENV, extra={"step": step.position})
-                    time.sleep(3600)
-                with session.begin():
-                    _record(session, step, status, count, result, task, upcoming)
-                    if status == "waiting":
-                        current.waiting.append(task.id if task is not None else None)
-                        request = session.get(SubjectRequest, current.request.id)
-                        if task is not None and request is not None:
-                            delivery.notify_owner(session, current.policy, request, task)
-        finally:
+    with _recording() as recorded:
+        for index, group in enumerate(groups):
+            upcoming = groups[index + 1] if index + 1 < len(groups) else []
+            if group[0].action in _PLATFORM:
+                with recorded() as session:
+                    request = session.get(SubjectRequest, current.request.id, options=_LIGHT)
+                    assert request is not None
+                    performed = actions.perform(session, group[0].action, request, current.policy)
+                    _record(session, [(group[0], _Done("done", 0, performed))], upcoming)
+                continue
+            done = _effect(current, group)
+            if pause and any(step.position == pause for step in group):
+                log.warning("pausing after the effect of a group of steps, as %s asks", PAUSE_ENV, extra={"step": pause})
+                time.sleep(3600)
+            if not upcoming and all(outcome.status == "done" for _, outcome in done):
+                current.unrecorded = done
+                continue
+            with recorded() as session:
+                _record(session, done, upcoming)
+                for _, outcome in done:
+                    if outcome.status == "waiting":
+                        _waiting(session, current, outcome.task)
+
+
+@contextmanager
+def _recording() -> Iterator[Callable[[], AbstractContextManager[Session]]]:
+    """Transactions for a run's records, on one connection opened for the first of them (not at all when none is needed).
+
+    Losing a step's record in a crash of the platform database only runs the (idempotent) step
+    again, so these commits need not wait for the disk; the setting is reset before the connection
+    goes back to the pool.
+    """
+    opened: list[tuple[Connection, Session]] = []
+
+    @contextmanager
+    def recorded() -> Iterator[Session]:
+        if not opened:
+            connection = get_engine().connect()
+            connection.exec_driver_sql("SET synchronous_commit TO off")
+            connection.commit()
+            opened.append((connection, Session(bind=connection, expire_on_commit=False)))
+        session = opened[0][1]
+        with session.begin():
+            yield session
+
+    try:
+        yield recorded
+    finally:
+        for connection, session in opened:
+            session.close()
             connection.exec_driver_sql("RESET synchronous_commit")
             connection.commit()
+            connection.close()
 
 
-_PLATFORM = frozenset(planning.PLATFORM_ACTIONS.values())
+def _waiting(session: Session, current: _Run, task: ManualTask | None) -> None:
+    """Note a step left waiting for outside work; a manual task's owner is told."""
+    current.waiting.append(task.id if task is not None else None)
+    if task is not None:
+        request = session.get(SubjectRequest, current.request.id, options=_LIGHT)
+        if request is not None:
+            delivery.notify_owner(session, current.policy, request, task)
 
 
-def _effect(current: _Run, row: _Pending) -> tuple[str, int, dict[str, Any] | None, ManualTask | None]:
-    """Run one engine step against its system: (status, count, result to store, manual task or None)."""
+def _effect(current: _Run, group: list[_Pending]) -> list[tuple[_Pending, _Done]]:
+    """Run one group against its system: each step with what to record."""
     assert current.engine is not None
-    step = Step.from_dict(row.payload)
+    steps = [Step.from_dict(row.payload) for row in group]
+    if group[0].action in CHANGES:
+        try:
+            outcomes = execute_changes(current.engine, steps, current.connectors)
+        except Unsupported:  # some change is not possible there: each step alone, the others still done
+            return [(row, _one(current, row, step)) for row, step in zip(group, steps, strict=True)]
+        connector = current.connectors[steps[0].system]
+        return [
+            (row, _Done("done", _settled(connector, outcome.step) if row.status == "running" else outcome.count))
+            for row, outcome in zip(group, outcomes, strict=True)
+        ]
+    return [(group[0], _one(current, group[0], steps[0]))]
+
+
+def _one(current: _Run, row: _Pending, step: Step) -> _Done:
+    """Run one engine step against its system."""
+    assert current.engine is not None
     callback = f"{get_settings().base_url}/api/v1/connectors/{step.system}/callback"
     try:
         outcome = execute(current.engine, step, current.connectors, callback=callback)
     except Unsupported as exc:
-        return "done", 0, {"unsupported": exc.message}, None
+        return _Done("done", 0, {"unsupported": exc.message})
     if outcome.delegated is not None:
         answer = outcome.delegated
         reported = answer.collections.values()
         count = sum(item.deleted + item.anonymised + item.rectified + len(item.rows) for item in reported)
-        return ("done" if answer.status == "done" else "waiting"), count, delegated_json(answer), answer.task
+        return _Done("done" if answer.status == "done" else "waiting", count, delegated_json(answer), answer.task)
     if step.action == "export":
-        return "done", outcome.count, _exported(outcome), None
-    if row.status == "running" and step.action in _COUNTED_AGAIN:
-        return "done", _settled(current.connectors[step.system], step), None, None
-    return "done", outcome.count, None, None
+        return _Done("done", outcome.count, _exported(outcome))
+    if row.status == "running" and step.action in CHANGES:
+        return _Done("done", _settled(current.connectors[step.system], step))
+    return _Done("done", outcome.count)
 
 
 def _exported(outcome: Outcome) -> dict[str, Any]:
@@ -271,83 +429,91 @@ def _settled(connector: Connector, step: Step) -> int:
     return len(present)
 
 
-def _mark_running(session: Session, step: _Pending) -> None:
+def _mark_running(session: Session, group: list[_Pending]) -> None:
     session.execute(
         update(RequestStep)
-        .where(RequestStep.id == step.id, RequestStep.status.in_(("pending", "running")))
+        .where(RequestStep.id.in_([step.id for step in group]), RequestStep.status.in_(("pending", "running")))
         .values(status="running", attempts=RequestStep.attempts + 1, started_at=utcnow())
         .execution_options(synchronize_session=False)
     )
 
 
-def _record(
-    session: Session,
-    step: _Pending,
-    status: str,
-    count: int,
-    result: dict[str, Any] | None,
-    task: ManualTask | None,
-    upcoming: _Pending | None,
-) -> None:
-    """Record a step's outcome and mark the next one running: one statement, one round trip besides the commit."""
-    recorded = RequestStep.id == step.id
+def _record(session: Session, done: list[tuple[_Pending, _Done]], upcoming: list[_Pending]) -> None:
+    """Record a group's outcomes (one statement per step, sent together) and mark the next group running."""
+    now = utcnow()
+    outcomes = [
+        {
+            "step": step.id,
+            "outcome": outcome.status,
+            "rows": outcome.count,
+            "stored": outcome.result,
+            "task": outcome.task.id if outcome.task is not None else None,
+            "finished": now if outcome.status == "done" else None,
+        }
+        for step, outcome in done
+    ]
+    session.connection().execute(_RECORDED, outcomes)
+    if upcoming:
+        _mark_running(session, upcoming)
 
-    def outcome(value: Any, other: Any) -> Any:
-        return case((recorded, value), else_=other)
 
-    ids = [step.id] if upcoming is None else [step.id, upcoming.id]
-    session.execute(
-        update(RequestStep)
-        .where(RequestStep.id.in_(ids))
-        .values(
-            status=outcome(status, "running"),
-            count=outcome(count, RequestStep.count),
-            result=outcome(null() if result is None else literal(result, JSONB), RequestStep.result),
-            task_id=outcome(task.id, RequestStep.task_id) if task is not None else RequestStep.task_id,
-            finished_at=outcome(utcnow() if status == "done" else null(), RequestStep.finished_at),
-            attempts=outcome(RequestStep.attempts, RequestStep.attempts + 1),
-            started_at=outcome(RequestStep.started_at, utcnow()),
-        )
-        .execution_options(synchronize_session=False)
+# One step's outcome; executed for all the steps of a group at once (psycopg pipelines an executemany).
+_RECORDED = (
+    update(RequestStep)
+    .where(RequestStep.id == bindparam("step"))
+    .values(
+        status=bindparam("outcome"),
+        count=bindparam("rows"),
+        result=bindparam("stored", type_=JSONB(none_as_null=True)),
+        task_id=func.coalesce(bindparam("task", type_=String()), RequestStep.task_id),
+        finished_at=bindparam("finished", type_=DateTime(timezone=True)),
     )
+)
 
 
 def _wait(session: Session, request_id: int, *, manual: bool) -> None:
     """Leave the request waiting for outside work; a manual task shows as waiting_manual."""
-    request = session.get(SubjectRequest, request_id, with_for_update=True)
+    request = session.get(SubjectRequest, request_id, with_for_update=True, options=_LIGHT)
     if request is not None and manual and request.status is RequestStatus.executing:
         states.move(session, request, RequestStatus.waiting_manual, actor="system")
 
 
 def _finish(current: _Run) -> None:
     with transaction() as session:
-        request = session.get(SubjectRequest, current.request.id, with_for_update=True)
-        record = session.get(RequestExecution, current.request.id, with_for_update=True)
-        if request is None or record is None or request.status not in _UNDER_WAY:
+        request = session.get(SubjectRequest, current.request.id, with_for_update=True, options=_LIGHT)
+        if request is None or request.status not in _UNDER_WAY:
             return
+        if current.unrecorded:
+            _record(session, current.unrecorded, [])
         steps = list(session.scalars(select(RequestStep).where(RequestStep.request_id == request.id).order_by(RequestStep.position)))
-        result, summary = results.assemble(record.outline or {}, steps)
-        export = _deliverable(session, current, request, steps) if request.type in (RequestType.access, RequestType.portability) else None
-        if export is not None:
-            result["export"] = {"id": export.id, "size": export.size, "sha256": export.sha256, "expires_at": export.expires_at.isoformat()}
-            summary["export_bytes"] = export.size
-        # Exported rows were needed only to package them; delegated rows likewise.
-        session.execute(
-            update(RequestStep)
-            .where(RequestStep.request_id == request.id, RequestStep.action == "export")
-            .values(result=RequestStep.result.delete_path(["rows"]))
-            .execution_options(synchronize_session=False)
-        )
-        for step in steps:
-            if step.action == "delegate" and step.result and step.result.get("collections"):
-                step.result = _without_rows(step.result)
-        record.result = result
-        record.finished_at = utcnow()
-        # The state moves come last: they take the audit log's lock, held until the commit.
-        if request.status is RequestStatus.waiting_manual:
-            states.move(session, request, RequestStatus.executing, actor="system")
-        states.move(session, request, RequestStatus.completed, actor="system", summary=summary)
-        delivery.notify(session, request, current.policy, result, export)
+        _complete(session, current, request, steps)
+
+
+def _complete(session: Session, current: _Run, request: SubjectRequest, steps: list[RequestStep]) -> None:
+    """The result assembled and stored, the export packaged, the person mailed and the request completed (locked by the caller)."""
+    result, summary = results.assemble(current.outline or {}, steps)
+    export = _deliverable(session, current, request, steps) if request.type in (RequestType.access, RequestType.portability) else None
+    if export is not None:
+        result["export"] = {"id": export.id, "size": export.size, "sha256": export.sha256, "expires_at": export.expires_at.isoformat()}
+        summary["export_bytes"] = export.size
+    # Exported rows were needed only to package them; delegated rows likewise.
+    for step in steps:
+        if step.action == "export" and step.result and "rows" in step.result:
+            step.result = {key: value for key, value in step.result.items() if key != "rows"}
+        elif step.action == "delegate" and step.result and step.result.get("collections"):
+            step.result = _without_rows(step.result)
+    session.add_all(steps)
+    session.execute(
+        update(RequestExecution)
+        .where(RequestExecution.request_id == request.id)
+        .values(result=result, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    delivery.notify(session, request, current.policy, result, export)
+    # The state moves come last: they take the audit log's lock, held until the commit.
+    if request.status is RequestStatus.waiting_manual:
+        states.move(session, request, RequestStatus.executing, actor="system")
+    states.move(session, request, RequestStatus.completed, actor="system", summary=summary)
 
 
 def _deliverable(session: Session, current: _Run, request: SubjectRequest, steps: list[RequestStep]) -> RequestExport:
@@ -369,7 +535,7 @@ def _without_rows(result: dict[str, Any]) -> dict[str, Any]:
 
 def _fail(request_id: int, reason: str) -> None:
     with transaction() as session:
-        request = session.get(SubjectRequest, request_id, with_for_update=True)
+        request = session.get(SubjectRequest, request_id, with_for_update=True, options=_LIGHT)
         record = session.get(RequestExecution, request_id, with_for_update=True)
         if request is None or record is None or request.status not in _UNDER_WAY:
             return
