@@ -56,6 +56,26 @@ def test_rolled_back_entry_leaves_no_gap(platform_url: str) -> None:
     assert _verify().ok
 
 
+def test_entries_held_for_the_commit_keep_their_order_and_vanish_on_rollback(platform_url: str) -> None:
+    summary = {"n": 1}
+    with transaction() as session:
+        audit.record_at_commit(session, actor="system", action="first", object_type="x", summary=summary)
+        summary["n"] = 2  # changed after the call: the entry keeps what it was given
+        assert session.execute(text("SELECT count(*) FROM audit_entries")).scalar_one() == 0
+        audit.record(session, actor="system", action="second", object_type="x")
+        audit.record_at_commit(session, actor="system", action="third", object_type="x")
+    with pytest.raises(RuntimeError), transaction() as session:
+        audit.record_at_commit(session, actor="system", action="rolled back", object_type="x")
+        raise RuntimeError("the transaction fails")
+    with transaction() as session:
+        audit.record_at_commit(session, actor="system", action="fourth", object_type="x")
+    with transaction() as session:
+        rows = session.execute(text("SELECT seq, action, summary FROM audit_entries ORDER BY seq")).all()
+    assert [(row.seq, row.action) for row in rows] == [(1, "first"), (2, "second"), (3, "third"), (4, "fourth")]
+    assert rows[0].summary == {"n": 1}
+    assert _verify().ok
+
+
 def test_database_refuses_updates_and_deletes(platform_url: str) -> None:
     _fill(1)
     for statement in ("UPDATE audit_entries SET actor = 'someone else'", "DELETE FROM audit_entries", "TRUNCATE audit_entries"):

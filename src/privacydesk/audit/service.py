@@ -2,7 +2,8 @@
 
 Each entry's hash is SHA-256 over the RFC 8785 canonical JSON of its fields and the previous
 entry's hash, so altering, deleting or reordering any entry breaks the chain from there on.
-Appends are serialised by a transaction-level advisory lock, so the chain never forks.
+Appends are serialised by a transaction-level advisory lock, so the chain never forks; the lock
+is held until the transaction ends, so busy paths append at commit (`record_at_commit`).
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from datetime import UTC
 from typing import Any
 
 import rfc8785
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from privacydesk.audit.models import AuditEntry
 
-__all__ = ["GENESIS", "AuditEntry", "Verification", "entry_hash", "export", "record", "verify"]
+__all__ = ["GENESIS", "AuditEntry", "Verification", "entry_hash", "export", "record", "record_at_commit", "verify"]
 from privacydesk.db.base import utcnow
 
 GENESIS = "0" * 64
 _APPEND_LOCK = 0x5052_4956_4155_4454  # arbitrary constant naming the audit append lock
+# Where a session keeps the entries it appends when it commits.
+_AT_COMMIT = "privacydesk.audit.at_commit"
 
 
 def _document(entry: AuditEntry) -> dict[str, Any]:
@@ -49,7 +52,15 @@ def entry_hash(entry: AuditEntry) -> str:
 def record(
     session: Session, *, actor: str, action: str, object_type: str, object_id: str | None = None, summary: dict[str, Any] | None = None
 ) -> AuditEntry:
-    """Append an entry to the chain in the caller's transaction."""
+    """Append an entry to the chain in the caller's transaction (after those it holds back for its commit)."""
+    for held in session.info.pop(_AT_COMMIT, []):
+        _append(session, **held)
+    return _append(session, actor=actor, action=action, object_type=object_type, object_id=object_id, summary=summary)
+
+
+def _append(
+    session: Session, *, actor: str, action: str, object_type: str, object_id: str | None, summary: dict[str, Any] | None
+) -> AuditEntry:
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
     last = session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
     entry = AuditEntry(
@@ -66,6 +77,32 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+def record_at_commit(
+    session: Session, *, actor: str, action: str, object_type: str, object_id: str | None = None, summary: dict[str, Any] | None = None
+) -> None:
+    """Append an entry to the chain as the caller's transaction commits (or never, if it rolls back).
+
+    The chain's lock is then held for the commit alone rather than for the rest of the
+    transaction, so transactions that audit (two workers finishing requests) wait less for each
+    other. Entries keep their order: an entry appended at once goes after those held back.
+    """
+    # The summary as it is now: the caller may change its dictionary before committing.
+    frozen = json.loads(json.dumps(summary or {}, default=str))
+    entry = {"actor": actor, "action": action, "object_type": object_type, "object_id": object_id, "summary": frozen}
+    session.info.setdefault(_AT_COMMIT, []).append(entry)
+
+
+@event.listens_for(Session, "before_commit")
+def _append_at_commit(session: Session) -> None:
+    for held in session.info.pop(_AT_COMMIT, []):
+        _append(session, **held)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_at_rollback(session: Session) -> None:
+    session.info.pop(_AT_COMMIT, None)
 
 
 @dataclass(frozen=True)

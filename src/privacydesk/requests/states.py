@@ -92,7 +92,7 @@ def _record(
     event = RequestEvent(at=now, from_status=current, to_status=target, actor=actor, note=note)
     request.events.append(event)
     session.flush()
-    audit.record(
+    audit.record_at_commit(
         session,
         actor=actor,
         action=f"request.{target.value}",
