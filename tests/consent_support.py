@@ -43,17 +43,8 @@ class Platform:
         """POST a decision the way the banner does, quoting the current configuration."""
         headers = extra.pop("headers", None)
         shown = self.config(extra.pop("language", "pl"))
-        body = {
-            "subject": subject,
-            "choices": choices,
-            "method": method,
-            "surface": "banner",
-            "language": shown["language"],
-            "text_hash": shown["text_hash"],
-            "policy_version": shown["policy_version"],
-            "page_url": "https://www.imoulife.com/pl/kamery?utm_source=newsletter&email=jan@example.pl#top",
-            **extra,
-        }
+        page = "https://www.imoulife.com/pl/kamery?utm_source=newsletter&email=jan@example.pl#top"
+        body = decision_body(shown, subject=subject, choices=choices, method=method, page_url=page) | extra
         return self.client.post("/api/v1/public/consent/decisions", json=body, headers=headers)
 
     def check(self, subject: str, purpose: str) -> dict[str, Any]:
@@ -96,3 +87,17 @@ def count(model: type[Any]) -> int:
     """Rows in a table."""
     with transaction() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def decision_body(shown: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A banner decision quoting the configuration `shown`: a new consent id choosing ux_plan unless `fields` say otherwise."""
+    body: dict[str, Any] = {
+        "subject": cid(),
+        "choices": {"ux_plan": True},
+        "method": "custom",
+        "surface": "banner",
+        "language": shown["language"],
+        "text_hash": shown["text_hash"],
+        "policy_version": shown["policy_version"],
+    }
+    return body | fields

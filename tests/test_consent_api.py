@@ -13,7 +13,7 @@ from privacydesk.audit.models import AuditEntry
 from privacydesk.consent.models import ConsentEvent, ConsentPerson, ConsentRecord, ConsentState, ConsentSubject
 from privacydesk.db.engine import transaction
 
-from .consent_support import PURPOSES, Platform, cid, count, setup_platform
+from .consent_support import PURPOSES, Platform, cid, count, decision_body, setup_platform
 
 pytestmark = pytest.mark.postgres
 CONSENT_TABLES = (ConsentRecord, ConsentEvent, ConsentState, ConsentSubject, ConsentPerson)
@@ -31,16 +31,7 @@ def _nothing_stored() -> None:
 
 
 def test_malformed_decisions_are_refused_with_a_reason_and_store_nothing(platform: Platform) -> None:
-    shown = platform.config()
-    valid: dict[str, Any] = {
-        "subject": cid(),
-        "choices": {"ux_plan": True},
-        "method": "custom",
-        "surface": "banner",
-        "language": "pl",
-        "text_hash": shown["text_hash"],
-        "policy_version": shown["policy_version"],
-    }
+    valid = decision_body(platform.config())
     cases: list[tuple[dict[str, Any], str]] = [
         ({"subject": "cid:not-a-uuid"}, "a consent id is a UUID"),
         ({"subject": "cid:6ba7b810-9dad-11d1-80b4-00c04fd430c8"}, "random UUID, version 4"),

@@ -20,7 +20,7 @@ from privacydesk.db.engine import transaction
 from privacydesk.web.app import create_app
 from tests.auth_support import OWNER, issue_token
 
-from .consent_support import PURPOSES, Platform, cid, count, imou_variant, publish, setup_platform
+from .consent_support import PURPOSES, Platform, cid, count, decision_body, imou_variant, publish, setup_platform
 
 pytestmark = pytest.mark.postgres
 
@@ -214,16 +214,8 @@ def test_the_decisions_lane_counts_clients_and_hands_over_what_it_does_not_own(
     platform = setup_platform(monkeypatch, tmp_path, consent_rate_limit="3")
     shown = platform.config("pl")
 
-    def body(**extra: Any) -> dict[str, Any]:
-        return {
-            "subject": cid(),
-            "choices": {"ux_plan": True},
-            "method": "custom",
-            "surface": "banner",
-            "language": "pl",
-            "text_hash": shown["text_hash"],
-            "policy_version": shown["policy_version"],
-        } | extra
+    def body(**fields: Any) -> dict[str, Any]:
+        return decision_body(shown, **fields)
 
     path = "/api/v1/public/consent/decisions"
     with TestClient(create_app(), base_url="https://testserver") as client:
