@@ -20,6 +20,8 @@ change to anything it read, so a repeated question costs no round trip at all.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +33,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from privacydesk.auth.permissions import Permission, Role, permissions_of
@@ -39,8 +43,8 @@ from privacydesk.consent import checks, published, subjects
 from privacydesk.consent.checkcache import Answer, CheckCache
 from privacydesk.consent.schemas import CheckOut
 from privacydesk.db.base import utcnow
-from privacydesk.db.engine import get_engine
-from privacydesk.errors import Invalid
+from privacydesk.db.engine import get_engine, transaction
+from privacydesk.errors import Invalid, NotFound
 from privacydesk.jobs.app import conninfo
 
 PATH = "/api/v1/consent/check"
@@ -62,6 +66,8 @@ LEFT JOIN api_tokens token ON token.token_hash = %(token_hash)s
 LEFT JOIN users owner ON owner.id = token.owner_id
 """
 _HEADERS = [(b"content-type", b"application/json")]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,12 @@ class FastChecks:
                 state = scope.setdefault("state", {})
                 state[POOL_STATE] = self.pool
                 state[CACHE_STATE] = self.cache
-                await self.app(scope, receive, send)
+                # In the background: the first requests then find the policy parsed, and a database still starting stops nothing.
+                warming = asyncio.create_task(run_in_threadpool(_parse_latest_policy), name="consent-policy-warm-up")
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    warming.cancel()
             return
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PATH and self.pool is not None:
             answer = await self._answer(scope, self.pool)
@@ -206,6 +217,15 @@ def _readable_until(row: Any, now: datetime) -> datetime | None:
         return None
     until: datetime = min(row.token_expires_at, row.token_last_used_at + LAST_USED_PRECISION)
     return until
+
+
+def _parse_latest_policy() -> None:
+    """Parse the latest published policy into this process's cache, if the database has one."""
+    try:
+        with transaction() as session:
+            published.latest(session)
+    except (NotFound, SQLAlchemyError) as error:
+        log.info("no published policy parsed at start (%s); the first requests will", error)
 
 
 def _conninfo() -> str:

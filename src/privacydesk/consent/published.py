@@ -22,6 +22,10 @@ COOKIE_CONSENT_LIMIT = Duration(13, "month")
 _CACHED = 16
 _policies: OrderedDict[str, Policy] = OrderedDict()
 _lock = threading.Lock()
+# One parse at a time: requests arriving together after a start or a publish wait for it instead of each parsing.
+_parsing = threading.Lock()
+# libyaml when the platform has it: the stored files are read again whenever a version is parsed.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -103,20 +107,31 @@ def cached_policy(version_hash: str) -> Policy | None:
 
 def policy_by_hash(session: Session, version_hash: str) -> Policy:
     """The policy of the version with this hash, parsed once per process (a hash names one content)."""
+    cached = _cached(version_hash)
+    if cached is not None:
+        return cached
+    with _parsing:
+        cached = _cached(version_hash)  # parsed while this request waited
+        if cached is not None:
+            return cached
+        query = select(PolicyVersion.policy, PolicyVersion.sources).where(PolicyVersion.hash == version_hash).limit(1)
+        row = session.execute(query).first()
+        if row is None:
+            raise NotFound(f"no published policy version has the hash {version_hash[:80]!r}")
+        policy = _in_written_order(Policy.model_validate(row.policy), row.sources)
+        with _lock:
+            _policies[version_hash] = policy
+            while len(_policies) > _CACHED:
+                _policies.popitem(last=False)
+    return policy
+
+
+def _cached(version_hash: str) -> Policy | None:
     with _lock:
         cached = _policies.get(version_hash)
         if cached is not None:
             _policies.move_to_end(version_hash)
-            return cached
-    row = session.execute(select(PolicyVersion.policy, PolicyVersion.sources).where(PolicyVersion.hash == version_hash).limit(1)).first()
-    if row is None:
-        raise NotFound(f"no published policy version has the hash {version_hash[:80]!r}")
-    policy = _in_written_order(Policy.model_validate(row.policy), row.sources)
-    with _lock:
-        _policies[version_hash] = policy
-        while len(_policies) > _CACHED:
-            _policies.popitem(last=False)
-    return policy
+        return cached
 
 
 def _in_written_order(policy: Policy, sources: list[Any]) -> Policy:
@@ -128,7 +143,7 @@ def _in_written_order(policy: Policy, sources: list[Any]) -> Policy:
     written: list[str] = []
     for source in sources:
         try:
-            data = yaml.safe_load(source["text"])
+            data = yaml.load(source["text"], Loader=_YAML_LOADER)  # a safe loader, in C when available
         except yaml.YAMLError:
             continue
         consents = data.get("consents") if isinstance(data, dict) else None
