@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from privacydesk.consent import firstwrite
 from privacydesk.consent.checkcache import CheckCache
-from privacydesk.consent.hotpath import CACHE_STATE, POOL_STATE
+from privacydesk.consent.hotpath import CACHE_STATE, POOL_STATE, ServedRoute, answer_json
 from privacydesk.consent.public import DATA_SUBJECT, banner_decision, decision_out
 from privacydesk.consent.ratelimit import limit_public
 from privacydesk.consent.schemas import PublicDecisionIn
@@ -28,13 +28,7 @@ from privacydesk.errors import PrivacydeskError
 PATH = "/api/v1/public/consent/decisions"
 # A banner's decision is a few hundred bytes; anything much larger is left to the regular route.
 MAX_BODY = 64 * 1024
-_HEADERS = [(b"content-type", b"application/json")]
-
-
-class _Route:
-    """The route pattern a fast-lane answer stands for, as request metrics name it."""
-
-    path = PATH
+_ROUTE = ServedRoute(PATH)
 
 
 class FastFirstDecisions:
@@ -50,9 +44,7 @@ class FastFirstDecisions:
         messages, body = await _read(receive)
         answer = await _answer(scope, body) if body is not None else None
         if answer is not None:
-            scope["route"] = _Route()
-            await send({"type": "http.response.start", "status": 201, "headers": _HEADERS})
-            await send({"type": "http.response.body", "body": answer})
+            await answer_json(scope, send, _ROUTE, 201, answer)
             return
         await self.app(scope, _replay(messages, receive), send)
 

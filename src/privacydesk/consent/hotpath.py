@@ -80,6 +80,13 @@ class ServedRoute:
 _ROUTE = ServedRoute(PATH)
 
 
+async def answer_json(scope: Scope, send: Send, route: ServedRoute, status: int, body: bytes) -> None:
+    """Send a fast lane's JSON answer, noting the route it stands for as routing would (request metrics name it)."""
+    scope["route"] = route
+    await send({"type": "http.response.start", "status": status, "headers": _HEADERS})
+    await send({"type": "http.response.body", "body": body})
+
+
 class FastChecks:
     """ASGI middleware: answers ordinary checks itself, hands everything else to the application."""
 
@@ -105,10 +112,7 @@ class FastChecks:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PATH and self.pool is not None:
             answer = await self._answer(scope, self.pool)
             if answer is not None:
-                # What routing would have recorded, so request metrics name the route as they do for the regular one.
-                scope["route"] = _ROUTE
-                await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
-                await send({"type": "http.response.body", "body": answer})
+                await answer_json(scope, send, _ROUTE, 200, answer)
                 return
         await self.app(scope, receive, send)
 

@@ -101,8 +101,7 @@ def latest(session: Session) -> Published:
 
 def cached_policy(version_hash: str) -> Policy | None:
     """The policy of the version with this hash if this process has parsed it already, without touching the database."""
-    with _lock:
-        return _policies.get(version_hash)
+    return _cached(version_hash)
 
 
 def policy_by_hash(session: Session, version_hash: str) -> Policy:
