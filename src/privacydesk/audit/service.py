@@ -26,6 +26,8 @@ from privacydesk.db.base import utcnow
 
 GENESIS = "0" * 64
 _APPEND_LOCK = 0x5052_4956_4155_4454  # arbitrary constant naming the audit append lock
+# The lock taken, then the last entry read with a snapshot from after the wait (migration 0006).
+_HEAD = text("SELECT seq, hash FROM audit_chain_head(:key)")
 # Where a session keeps the entries it appends when it commits.
 _AT_COMMIT = "privacydesk.audit.at_commit"
 
@@ -53,30 +55,32 @@ def record(
     session: Session, *, actor: str, action: str, object_type: str, object_id: str | None = None, summary: dict[str, Any] | None = None
 ) -> AuditEntry:
     """Append an entry to the chain in the caller's transaction (after those it holds back for its commit)."""
-    for held in session.info.pop(_AT_COMMIT, []):
-        _append(session, **held)
-    return _append(session, actor=actor, action=action, object_type=object_type, object_id=object_id, summary=summary)
+    entry = {"actor": actor, "action": action, "object_type": object_type, "object_id": object_id, "summary": summary}
+    return _append(session, [*session.info.pop(_AT_COMMIT, []), entry])[-1]
 
 
-def _append(
-    session: Session, *, actor: str, action: str, object_type: str, object_id: str | None, summary: dict[str, Any] | None
-) -> AuditEntry:
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
-    last = session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
-    entry = AuditEntry(
-        seq=(last.seq + 1) if last else 1,
-        at=utcnow(),
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        summary=json.loads(json.dumps(summary or {}, default=str)),
-        prev_hash=last.hash if last else GENESIS,
-    )
-    entry.hash = entry_hash(entry)
-    session.add(entry)
+def _append(session: Session, entries: list[dict[str, Any]]) -> list[AuditEntry]:
+    """Chain the entries, in order, after the last one: the lock taken and the head read once for all of them."""
+    last = session.execute(_HEAD, {"key": _APPEND_LOCK}).first()
+    seq, previous = (last.seq, last.hash) if last else (0, GENESIS)
+    appended = []
+    for fields in entries:
+        seq += 1
+        entry = AuditEntry(
+            seq=seq,
+            at=utcnow(),
+            actor=fields["actor"],
+            action=fields["action"],
+            object_type=fields["object_type"],
+            object_id=fields["object_id"],
+            summary=json.loads(json.dumps(fields["summary"] or {}, default=str)),
+            prev_hash=previous,
+        )
+        entry.hash = previous = entry_hash(entry)
+        appended.append(entry)
+    session.add_all(appended)
     session.flush()
-    return entry
+    return appended
 
 
 def record_at_commit(
@@ -96,8 +100,9 @@ def record_at_commit(
 
 @event.listens_for(Session, "before_commit")
 def _append_at_commit(session: Session) -> None:
-    for held in session.info.pop(_AT_COMMIT, []):
-        _append(session, **held)
+    held = session.info.pop(_AT_COMMIT, [])
+    if held:
+        _append(session, held)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -11,13 +11,13 @@ executed in the transaction that records its completion.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from privacydesk.connectors.base import Key, RequestKind
 from privacydesk.connectors.registry import Connectors
-from privacydesk.db.engine import transaction
 from privacydesk.engine.decide import decide
 from privacydesk.engine.locate import Located
 from privacydesk.engine.plan import Plan, plan_request
@@ -79,8 +79,12 @@ def engine_plan(policy: Policy, request: SubjectRequest) -> Plan:
     return plan_request(policy, ENGINE_KINDS[request.type], identities_of(request), corrections=corrections, reference=request.reference)
 
 
-def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now: datetime) -> Planned:
-    """Locate the person's rows and decide their fate (read-only), or name the platform action."""
+def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now: datetime, standing: Sequence[LegalHold] = ()) -> Planned:
+    """Locate the person's rows and decide their fate (read-only), or name the platform action.
+
+    `standing`: the staff legal holds standing now (`holds.listed`), read by the caller in its own
+    transaction; an erasure keeps the rows they cover.
+    """
     if request.type in PLATFORM_ACTIONS:
         action = PLATFORM_ACTIONS[request.type]
         return Planned([PlannedStep(f"{request.type.value}/platform/*/{action}/0000", action)], {})
@@ -98,7 +102,7 @@ def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now
             ]
         }
     elif engine.kind == "erasure":
-        staff = staff_holds(located, policy, connectors, now)
+        staff = staff_holds(located, policy, connectors, standing)
         also_held: dict[str, set[Key]] = {}
         for _, keys in staff:
             for node_id, held in keys.items():
@@ -131,11 +135,10 @@ def _read(step: Step, located: Located, connectors: Connectors) -> dict[str, Any
     return {"rows": [{column: jsonable(value) for column, value in rows[key].items()} for key in step.keys], "files": []}
 
 
-def staff_holds(located: Located, policy: Policy, connectors: Connectors, now: datetime) -> list[tuple[LegalHold, dict[str, set[Key]]]]:
+def staff_holds(
+    located: Located, policy: Policy, connectors: Connectors, standing: Sequence[LegalHold]
+) -> list[tuple[LegalHold, dict[str, set[Key]]]]:
     """The standing staff holds that cover any of the located rows, each with the keys of those rows it covers, by node id."""
-    # Read in a transaction of its own: planning asks the systems outside any transaction, so no lock waits on them.
-    with transaction() as session:
-        standing = holds.listed(session, now=now)
     covering = []
     for hold in standing:
         covered = holds.covered(hold, policy, connectors)

@@ -1,8 +1,9 @@
 """Durable execution: plan a request once, run its stored steps in groups, record each group's completion, finish once.
 
-The job `requests.execute` calls `run` after handing the request over (`requests.execution.start`
-moves it to executing; `begin`, the executor installed for every request type, only opens its
-execution record, so no lock is held while systems are asked anything). A run:
+The job `requests.execute` calls `run`, which first hands an approved request over
+(`requests.execution.start` moves it to executing; `begin`, the executor installed for every
+request type, only opens its execution record) and loads what the run needs in that same short
+transaction, so no lock is held while systems are asked anything. A run:
 
 1. plans, if no run has: locates the person's rows (read-only) and stores the steps and outline.
    An access reads whole rows while locating, so its exports are stored done with the plan, and
@@ -37,7 +38,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, DateTime, String, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from privacydesk.config import get_settings
 from privacydesk.connectors.base import Connector, ManualTask, Unsupported, as_key
@@ -53,8 +54,10 @@ from privacydesk.fulfilment import actions, delivery, exports, planning, pools, 
 from privacydesk.fulfilment.models import RequestExecution, RequestExport, RequestStep
 from privacydesk.jobs.service import enqueue
 from privacydesk.policy.models import Policy
-from privacydesk.requests import states
+from privacydesk.requests import execution, states
 from privacydesk.requests.models import RequestStatus, RequestType, SubjectRequest
+from privacydesk.retention import holds
+from privacydesk.retention.models import LegalHold
 from privacydesk.versions.models import PolicyVersion
 
 # For the resume tests only: after the effect of the group holding the step at this position, before
@@ -65,8 +68,10 @@ SEND_PORTABLE_TASK = "fulfilment.send_portable"
 GROUP_KEYS = 10_000
 _UNDER_WAY = (RequestStatus.executing, RequestStatus.waiting_manual)
 _PLATFORM = frozenset(planning.PLATFORM_ACTIONS.values())
-# The run's own reads of the request need none of its events: loaded only if a state move appends one.
-_LIGHT = [lazyload(SubjectRequest.events)]
+# The run's own reads of the request: its identities in the same statement, none of its events (a state move adds one unread).
+_LIGHT = [joinedload(SubjectRequest.identities), lazyload(SubjectRequest.events)]
+# Locking the request's row alone: the identities are joined, and a lock does not reach the nullable side of an outer join.
+_LOCK = {"of": SubjectRequest}
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +133,8 @@ class _Run:
     unrecorded: list[tuple[_Pending, _Done]] = field(default_factory=list)
     # Set when nothing was left to run after planning, so the plan's transaction completed the request.
     finished: bool = False
+    # The staff legal holds standing when an erasure's run began, for its planning.
+    standing: list[LegalHold] = field(default_factory=list)
 
 
 def begin(session: Session, request: SubjectRequest) -> None:
@@ -137,7 +144,9 @@ def begin(session: Session, request: SubjectRequest) -> None:
 
 
 def run(request_id: int, *, last_attempt: bool = False) -> None:
-    """Plan the request if no run has, execute its pending steps, and finish it; a request not under way is left alone.
+    """Hand an approved request over, plan it if no run has, execute its pending steps, and finish it.
+
+    A request neither approved nor under way, or carried out by an executor other than `begin`, is left alone.
 
     A failure that cannot pass (the systems do not match the policy, a bad request) fails the
     request at once; any other fails it on the job's last attempt and is raised before that.
@@ -157,26 +166,32 @@ def run(request_id: int, *, last_attempt: bool = False) -> None:
 
 
 def _load(request_id: int) -> _Run | None:
-    """The request, its policy and its steps not done; the first group marked running, in one transaction."""
+    """In one transaction: the request handed over if approved, its policy, its steps not done (the first group marked running)."""
     with transaction() as session:
-        loaded = session.execute(
-            select(SubjectRequest, RequestExecution.planned_at, RequestExecution.outline, PolicyVersion.hash)
-            .join(RequestExecution, RequestExecution.request_id == SubjectRequest.id)
-            .join(PolicyVersion, PolicyVersion.number == SubjectRequest.policy_version)
-            .where(SubjectRequest.id == request_id)
-            .options(*_LIGHT)
-        ).first()
-        if loaded is None or loaded[0].status not in _UNDER_WAY:
+        request = session.get(SubjectRequest, request_id, with_for_update=_LOCK, options=_LIGHT)
+        if request is None:
             return None
-        request: SubjectRequest = loaded[0]
-        planned_at: datetime | None = loaded[1]
-        outline: dict[str, Any] | None = loaded[2]
-        version_hash: str = loaded[3]
+        execution.start(session, request)
+        if request.status not in _UNDER_WAY:
+            return None
+        loaded = session.execute(
+            select(RequestExecution.planned_at, RequestExecution.outline, PolicyVersion.hash)
+            .join(PolicyVersion, PolicyVersion.number == request.policy_version)
+            .where(RequestExecution.request_id == request_id)
+        ).first()
+        if loaded is None:  # another executor carries the request out
+            return None
+        planned_at: datetime | None = loaded[0]
+        outline: dict[str, Any] | None = loaded[1]
+        version_hash: str = loaded[2]
         policy = policy_by_hash(session, version_hash)
         connectors = pools.connectors(policy, version_hash)
         current = _Run(request, policy, version_hash, connectors, planned=planned_at is not None, outline=outline)
         if current.planned:
             _unfinished(session, current)
+        elif request.type is RequestType.erasure:
+            # Read now rather than in a transaction of their own: planning asks the systems outside any transaction.
+            current.standing = holds.listed(session, now=utcnow())
     return current
 
 
@@ -252,12 +267,12 @@ def _plan(current: _Run) -> None:
     the same transaction: the exported rows go into the ZIP and are never stored.
     """
     request = current.request
-    planned = planning.plan(current.policy, request, current.connectors, now=utcnow())
+    planned = planning.plan(current.policy, request, current.connectors, now=utcnow(), standing=current.standing)
     groups = _grouped([step for step in planned.steps if step.result is None])
     first = {id(step) for step in groups[0]} if groups else set()
     with transaction() as session:
         # Locked in the order the finish locks them, request first.
-        locked = session.get(SubjectRequest, request.id, with_for_update=True, options=_LIGHT) if not groups else None
+        locked = session.get(SubjectRequest, request.id, with_for_update=_LOCK, options=_LIGHT) if not groups else None
         if locked is not None and locked.status not in _UNDER_WAY:
             current.finished = True
             return
@@ -473,14 +488,14 @@ _RECORDED = (
 
 def _wait(session: Session, request_id: int, *, manual: bool) -> None:
     """Leave the request waiting for outside work; a manual task shows as waiting_manual."""
-    request = session.get(SubjectRequest, request_id, with_for_update=True, options=_LIGHT)
+    request = session.get(SubjectRequest, request_id, with_for_update=_LOCK, options=_LIGHT)
     if request is not None and manual and request.status is RequestStatus.executing:
         states.move(session, request, RequestStatus.waiting_manual, actor="system")
 
 
 def _finish(current: _Run) -> None:
     with transaction() as session:
-        request = session.get(SubjectRequest, current.request.id, with_for_update=True, options=_LIGHT)
+        request = session.get(SubjectRequest, current.request.id, with_for_update=_LOCK, options=_LIGHT)
         if request is None or request.status not in _UNDER_WAY:
             return
         if current.unrecorded:
@@ -535,7 +550,7 @@ def _without_rows(result: dict[str, Any]) -> dict[str, Any]:
 
 def _fail(request_id: int, reason: str) -> None:
     with transaction() as session:
-        request = session.get(SubjectRequest, request_id, with_for_update=True, options=_LIGHT)
+        request = session.get(SubjectRequest, request_id, with_for_update=_LOCK, options=_LIGHT)
         record = session.get(RequestExecution, request_id, with_for_update=True)
         if request is None or record is None or request.status not in _UNDER_WAY:
             return

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from privacydesk.auth import keys
@@ -94,6 +94,9 @@ def status_body(submission: OpendsrSubmission, request: SubjectRequest) -> dict[
 def status_changed(session: Session, request: SubjectRequest, previous: RequestStatus, *, now: datetime | None = None) -> None:
     """Queue a callback to every URL of every OpenDSR submission of `request` if the status they see changed."""
     if visible_status(previous) == visible_status(request.status):
+        return
+    stored = inspect(request)
+    if stored.persistent and "forwarded" not in stored.unloaded and not request.forwarded:
         return
     submissions = session.scalars(
         select(OpendsrSubmission).where(OpendsrSubmission.request_id == request.id).order_by(OpendsrSubmission.id)

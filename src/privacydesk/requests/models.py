@@ -6,8 +6,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Identity, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, Enum, ForeignKey, Identity, Index, String, Text, UniqueConstraint, column, exists, table, text
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from privacydesk.db.base import Base, utcnow
 
@@ -71,6 +71,8 @@ def _enum(kind: type[StrEnum]) -> Enum:
     return Enum(kind, native_enum=False, length=32, values_callable=lambda members: [member.value for member in members])
 
 
+# The submissions table as SubjectRequest.forwarded needs it, before its class is declared below.
+_OPENDSR_SUBMISSIONS = table("opendsr_submissions", column("request_id"))
 _OPEN = ", ".join(f"'{status.value}'" for status in OPEN_STATUSES)
 
 
@@ -115,6 +117,8 @@ class SubjectRequest(Base):
         back_populates="request", cascade="all, delete-orphan", order_by="RequestIdentity.id", lazy="selectin"
     )
     events: Mapped[list[RequestEvent]] = relationship(cascade="all, delete-orphan", order_by="RequestEvent.id", lazy="selectin")
+    # Whether another controller forwarded it (OpenDSR), read with the request: a state move looks for callbacks only then.
+    forwarded: Mapped[bool] = column_property(exists().where(_OPENDSR_SUBMISSIONS.c.request_id == id), expire_on_flush=False)
 
     def identity(self, kind: str) -> str | None:
         """The first identity of this kind (email, phone...), if the request names one."""

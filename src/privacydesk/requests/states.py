@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from privacydesk.audit import service as audit
@@ -90,7 +91,13 @@ def _record(
 ) -> RequestEvent:
     request.updated_at = now
     event = RequestEvent(at=now, from_status=current, to_status=target, actor=actor, note=note)
-    request.events.append(event)
+    stored = inspect(request)
+    if stored.persistent and "events" in stored.unloaded:
+        # The history was not read: it need not be, to add to it (a request's run moves it without reading it).
+        event.request_id = request.id
+        session.add(event)
+    else:
+        request.events.append(event)
     session.flush()
     audit.record_at_commit(
         session,

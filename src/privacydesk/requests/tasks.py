@@ -10,7 +10,6 @@ from privacydesk.db.engine import transaction
 from privacydesk.fulfilment import runner
 from privacydesk.jobs.app import PATIENT_RETRY, STANDARD_RETRY, app
 from privacydesk.requests import callbacks, deadlines, execution, expiry
-from privacydesk.requests.models import SubjectRequest
 from privacydesk.versions import service as versions
 
 log = logging.getLogger(__name__)
@@ -22,13 +21,10 @@ class CallbackNotDelivered(Exception):
 
 @app.task(name=execution.EXECUTE_TASK, pass_context=True, retry=PATIENT_RETRY)
 def execute(context: JobContext, request_id: int) -> None:
-    """Hand an approved request to the executor of its type, then run its stored steps (a later run resumes them)."""
-    with transaction() as session:
-        request = session.get(SubjectRequest, request_id, with_for_update=True)
-        if request is None:
-            return
-        execution.start(session, request)
-    # Outside the hand-over's transaction: each step commits on its own, so a killed run loses no finished step.
+    """Hand an approved request to the executor of its type, then run its stored steps (a later run resumes them).
+
+    Each step commits on its own, so a killed run loses no finished step.
+    """
     runner.run(request_id, last_attempt=context.job.attempts >= (PATIENT_RETRY.max_attempts or 0))
 
 
