@@ -88,3 +88,17 @@ def test_serves_on_the_configured_database(tmp_path: Path, postgres_url: str) ->
         assert not (tmp_path / "data" / "postgres").exists()
     finally:
         _stop(process)
+
+
+def test_a_started_application_freezes_what_it_built_and_spaces_collections_out(platform_url: str) -> None:
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from privacydesk.web.app import create_app
+    from privacydesk.web.collector import THRESHOLDS
+
+    with TestClient(create_app()) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_threshold() == THRESHOLDS
+        assert gc.get_freeze_count() > 0

@@ -37,6 +37,7 @@ from privacydesk.requests import opendsr
 from privacydesk.retention import api as retention_api
 from privacydesk.retention import public as retention_public
 from privacydesk.versions import api as versions_api
+from privacydesk.web.collector import tune_for_serving
 
 REQUESTS = Counter("privacydesk_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("privacydesk_http_request_seconds", "HTTP request latency", ["method", "route"])
@@ -49,6 +50,7 @@ def create_app(*, lifespan_hooks: list[Callable[[], Any]] | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_for_serving()
         managers = [hook() for hook in lifespan_hooks or []]
         for manager in managers:
             await manager.__aenter__()
