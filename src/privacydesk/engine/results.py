@@ -96,7 +96,7 @@ class ErasureResult:
             "dry_run": self.dry_run,
             "identities": {kind: [jsonable(value) for value in values] for kind, values in self.identities.items()},
             "collections": [
-                {**asdict(item), "holds": [{**asdict(hold), "until": jsonable(hold.until)} for hold in item.holds]}
+                {**_fields(item), "holds": [{**_fields(hold), "until": jsonable(hold.until)} for hold in item.holds]}
                 for item in self.collections
             ],
             "delegated": [delegated_json(item) for item in self.delegated],
@@ -130,7 +130,7 @@ class RectificationResult:
         return {
             "dry_run": self.dry_run,
             "identities": {kind: [jsonable(value) for value in values] for kind, values in self.identities.items()},
-            "collections": [asdict(item) for item in self.collections],
+            "collections": [{**_fields(item), "columns": list(item.columns)} for item in self.collections],
             "delegated": [delegated_json(item) for item in self.delegated],
         }
 
@@ -148,6 +148,11 @@ def delegated_json(item: Delegated) -> dict[str, Any]:
             for name, reported in item.collections.items()
         },
     }
+
+
+def _fields(item: Any) -> dict[str, Any]:
+    """A dataclass's fields, not copied: `asdict` deep-copies every value, which a result of scalars does not need."""
+    return {name: getattr(item, name) for name in item.__dataclass_fields__}
 
 
 def jsonable(value: object) -> Any:

@@ -27,6 +27,7 @@ is left alone.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, DateTime, String, bindparam, func, select, update
+from sqlalchemy import Connection, DateTime, String, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session, joinedload, lazyload
 
@@ -271,12 +272,15 @@ def _plan(current: _Run) -> None:
     groups = _grouped([step for step in planned.steps if step.result is None])
     first = {id(step) for step in groups[0]} if groups else set()
     with transaction() as session:
-        # Locked in the order the finish locks them, request first.
-        locked = session.get(SubjectRequest, request.id, with_for_update=_LOCK, options=_LIGHT) if not groups else None
-        if locked is not None and locked.status not in _UNDER_WAY:
+        now = utcnow()
+        if groups:
+            _store_plan(session, current, planned, first, now)
+            return
+        # Every step was done while planning: the request finishes now, locked as the finish locks it.
+        locked = session.get(SubjectRequest, request.id, with_for_update=_LOCK, options=_LIGHT)
+        if locked is None or locked.status not in _UNDER_WAY:
             current.finished = True
             return
-        now = utcnow()
         claimed = (
             session.connection()
             .execute(
@@ -291,7 +295,6 @@ def _plan(current: _Run) -> None:
             _unfinished(session, current)
             return
         current.outline = planned.outline
-        # A step done while planning stores its result; the others have none yet (NULL, not JSON null).
         steps = [
             RequestStep(
                 request_id=request.id,
@@ -301,25 +304,71 @@ def _plan(current: _Run) -> None:
                 system=step.system,
                 collection=step.collection,
                 payload=step.payload,
-                status="done" if step.result is not None else "running" if id(step) in first else "pending",
+                status="done",
                 count=len(step.result["rows"]) if step.result is not None else 0,
-                attempts=1 if step.result is not None or id(step) in first else 0,
-                started_at=now if step.result is not None or id(step) in first else None,
-                finished_at=now if step.result is not None else None,
-                **({"result": step.result} if step.result is not None else {}),
+                attempts=1,
+                started_at=now,
+                finished_at=now,
+                result=step.result,
             )
             for position, step in enumerate(planned.steps, start=1)
         ]
-        if locked is not None:
-            _complete(session, current, locked, steps)
-            current.finished = True
-            return
-        session.add_all(steps)
-        session.flush()
-        # As they were when the run began: none of them was interrupted.
-        current.pending = _grouped(
-            [_Pending(step.id, step.position, step.action, step.system, "pending", step.payload) for step in steps if step.status != "done"]
-        )
+        _complete(session, current, locked, steps)
+        current.finished = True
+
+
+def _store_plan(session: Session, current: _Run, planned: planning.Planned, first: set[int], now: datetime) -> None:
+    """Claim the plan and store its steps (the first group running) in one statement; another run's plan wins if it came first."""
+    steps = [
+        {
+            "position": position,
+            "step_id": step.step_id,
+            "action": step.action,
+            "system": step.system,
+            "collection": step.collection,
+            "payload": step.payload,
+            "status": "done" if step.result is not None else "running" if id(step) in first else "pending",
+            "count": len(step.result["rows"]) if step.result is not None else 0,
+            "started": step.result is not None or id(step) in first,
+            # A step done while planning stores its result; the others have none yet (NULL, not JSON null).
+            "result": step.result,
+        }
+        for position, step in enumerate(planned.steps, start=1)
+    ]
+    parameters = {"request_id": current.request.id, "now": now, "outline": json.dumps(planned.outline), "steps": json.dumps(steps)}
+    stored: dict[int, int] = {row.position: row.id for row in session.connection().execute(_STORE_PLAN, parameters)}
+    if not stored:  # another run planned meanwhile: its steps are the request's
+        _unfinished(session, current)
+        return
+    current.outline = planned.outline
+    # As they were when the run began: none of them was interrupted.
+    current.pending = _grouped(
+        [
+            _Pending(stored[position], position, step.action, step.system, "pending", step.payload)
+            for position, step in enumerate(planned.steps, start=1)
+            if step.result is None
+        ]
+    )
+
+
+# The plan claimed only if no run planned before, and its steps stored: no row back means another run's plan stands.
+_STORE_PLAN = text(
+    """
+    WITH claimed AS (
+        UPDATE request_executions SET planned_at = :now, outline = CAST(:outline AS jsonb)
+        WHERE request_id = :request_id AND planned_at IS NULL
+        RETURNING request_id
+    )
+    INSERT INTO request_steps (request_id, position, step_id, action, system, collection, payload, status, count, attempts,
+        started_at, finished_at, result)
+    SELECT claimed.request_id, step.position, step.step_id, step.action, step.system, step.collection, step.payload, step.status,
+        step.count, CASE WHEN step.started THEN 1 ELSE 0 END, CASE WHEN step.started THEN CAST(:now AS timestamptz) END,
+        CASE WHEN step.status = 'done' THEN CAST(:now AS timestamptz) END, step.result
+    FROM claimed CROSS JOIN jsonb_to_recordset(CAST(:steps AS jsonb)) AS step(position integer, step_id text, action text,
+        system text, collection text, payload jsonb, status text, count integer, started boolean, result jsonb)
+    RETURNING id, position
+    """
+)
 
 
 def _execute(current: _Run) -> None:
