@@ -328,13 +328,17 @@ class Single:
 
 @contextmanager
 def worker_in_this_process() -> Iterator[None]:
-    """A job worker running in a thread of this process while the block runs."""
+    """A job worker of the default queue running in a thread of this process while the block runs.
+
+    Like the workers of the throughput measure, it leaves the mail queue alone: sending the
+    person's message is not part of carrying the request out (here there is no SMTP server).
+    """
     from privacydesk.jobs.worker import running_worker
 
     ready, stop = threading.Event(), threading.Event()
 
     async def serve() -> None:
-        async with running_worker():
+        async with running_worker(queues=["default"]):
             ready.set()
             await asyncio.to_thread(stop.wait)
 

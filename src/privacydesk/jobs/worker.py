@@ -40,9 +40,9 @@ async def run_worker(*, concurrency: int | None = None, queues: Iterable[str] | 
 
 
 @contextlib.asynccontextmanager
-async def running_worker() -> AsyncIterator[None]:
-    """A worker processing jobs in this process while the block runs; stopped gracefully on exit."""
-    options = worker_options()
+async def running_worker(*, queues: Iterable[str] | None = None) -> AsyncIterator[None]:
+    """A worker processing jobs (of every queue, or of `queues`) in this process while the block runs; stopped gracefully on exit."""
+    options = worker_options(queues=queues)
     # The host process (uvicorn) owns the signals; this worker stops when cancelled.
     options["install_signal_handlers"] = False
     async with app.open_async():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -45,7 +45,7 @@ LATENCY = Histogram("privacydesk_http_request_seconds", "HTTP request latency", 
 LifespanHook = Callable[[FastAPI], AsyncIterator[None]]
 
 
-def create_app(*, lifespan_hooks: list[Callable[[], Any]] | None = None) -> FastAPI:
+def create_app(*, lifespan_hooks: Sequence[Callable[[], Any]] | None = None) -> FastAPI:
     """Build the application; `lifespan_hooks` are async context managers run while it serves."""
 
     @asynccontextmanager
