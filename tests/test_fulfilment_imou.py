@@ -257,6 +257,44 @@ def test_rectification_corrects_every_system_declared_to_hold_the_category(imou:
     assert sum(item["rectified"] for item in record.result["collections"]) == corrected
 
 
+def test_rectification_leaves_the_rows_a_staff_legal_hold_keeps_as_they_were(imou: Engine, browser: TestClient) -> None:
+    collections = _policy().systems["imou_cloud"].collections
+    names = {table: [column for column, spec in collections[table].fields.items() if spec.category == "name"] for table in collections}
+
+    def named_rows(person: tuple[str, str, int]) -> list[tuple[str, Any]]:
+        """The person's rows holding a name that no hold of the policy keeps (those are never corrected)."""
+        rows = person_rows(imou, *person)
+        kept = held_at(imou, rows, HOLDS, datetime.now(UTC))
+        return [(table, key) for table, keys in rows.items() if names.get(table) for key in sorted(keys) if key not in kept.get(table, set())]
+
+    # From the end of the list, like the other staff hold test; without the hold, the row would be corrected.
+    email, phone, uid = next(person for person in reversed(candidates(imou)) if named_rows(person))
+    (held_table, held_key), *others = named_rows((email, phone, uid))
+    with transaction() as session:
+        hold = holds.place(
+            session,
+            reason="Evidence in case 7/2026",
+            actor="dpo@imou.example",
+            system="imou_cloud",
+            collection=held_table,
+            keys=[str(held_key)],
+        ).id
+    before = snapshot(imou)
+
+    reference = request_verified(browser, "rectification", email, corrections=[{"category": "name", "value": "Janina Poprawiona"}])
+
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    record = execution(reference)
+    assert record.planned_at is not None and record.result is not None
+    after = snapshot(imou)
+    assert after[held_table][held_key] == before[held_table][held_key]
+    for table, key in others:
+        assert all(after[table][key][column] == "Janina Poprawiona" for column in names[table]), (table, key)
+    (item,) = [item for item in record.result["collections"] if item["collection"] == held_table]
+    assert item["held"] >= 1
+    assert [(named["legal_hold"], named["reason"]) for named in item["holds"]] == [(hold, "Evidence in case 7/2026")]
+
+
 def _policy() -> Any:
     from tests.dsr_support import policy
 

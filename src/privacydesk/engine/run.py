@@ -8,6 +8,7 @@ across restarts and assemble the same result from the outcomes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -235,9 +236,12 @@ def run_rectification(
 
 
 def rectifiable(
-    plan: Plan, located: Located, now: datetime, dry_run: bool
+    plan: Plan, located: Located, now: datetime, dry_run: bool, *, also_held: Mapping[str, AbstractSet[Key]] | None = None
 ) -> tuple[tuple[dict[str, list[Key]], dict[str, list[Key]]], RectificationResult]:
-    """The keys to correct per node, matched by an identity and linked only (held rows left as they are), and the result to fill."""
+    """The keys to correct per node, matched by an identity and linked only (held rows left as they are), and the result to fill.
+
+    `also_held` adds held keys per node id (staff legal holds), as for `decide`.
+    """
     identified: dict[str, list[Key]] = {}
     linked: dict[str, list[Key]] = {}
     result = RectificationResult(located.identities, dry_run)
@@ -247,6 +251,7 @@ def rectifiable(
         if not columns or not found.rows:
             continue
         held, _ = held_keys(node, found.rows, now)
+        held |= (also_held or {}).get(node.id, set())
         identified[node.id] = [key for key in found.rows if key not in held and key in found.identified]
         linked[node.id] = [key for key in found.rows if key not in held and key not in found.identified]
         planned = len(found.rows) - len(held) if dry_run else 0

@@ -103,18 +103,16 @@ def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now
         }
     elif engine.kind == "erasure":
         staff = staff_holds(located, policy, connectors, standing)
-        also_held: dict[str, set[Key]] = {}
-        for _, keys in staff:
-            for node_id, held in keys.items():
-                also_held.setdefault(node_id, set()).update(held)
-        decisions = decide(engine, located, now, language=request.language, also_held=also_held)
+        decisions = decide(engine, located, now, language=request.language, also_held=_held_by(staff))
         steps = erasure_steps(engine, decisions)
         outline = erasure_result(engine, located, decisions, None).to_json()
         name_staff_holds(outline, staff)
     else:
-        (identified, linked), planned = rectifiable(engine, located, now, True)
+        staff = staff_holds(located, policy, connectors, standing)
+        (identified, linked), planned = rectifiable(engine, located, now, True, also_held=_held_by(staff))
         steps = rectification_steps(engine, identified, linked)
         outline = planned.to_json()
+        name_staff_holds(outline, staff)
     steps += delegation_steps(engine, located.identities)
     # The request keeps the identities it names; the outline does not repeat those found on the way.
     outline.pop("identities", None)
@@ -153,13 +151,22 @@ def staff_holds(
     return covering
 
 
+def _held_by(staff: list[tuple[LegalHold, dict[str, set[Key]]]]) -> dict[str, set[Key]]:
+    """The keys the staff holds keep, by node id, all holds together."""
+    held: dict[str, set[Key]] = {}
+    for _, keys in staff:
+        for node_id, covered in keys.items():
+            held.setdefault(node_id, set()).update(covered)
+    return held
+
+
 def name_staff_holds(outline: dict[str, Any], staff: list[tuple[LegalHold, dict[str, set[Key]]]]) -> None:
     """Add each staff hold to the holds of the collections whose rows it keeps: its reason, who placed it, when, and its end."""
     for item in outline.get("collections", []):
         node_id = f"{item['system']}.{item['collection']}"
         for hold, keys in staff:
             if node_id in keys:
-                item["holds"].append(
+                item.setdefault("holds", []).append(
                     {
                         "name": f"legal_hold_{hold.id}",
                         "legal_hold": hold.id,

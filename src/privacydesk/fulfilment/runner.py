@@ -134,7 +134,7 @@ class _Run:
     unrecorded: list[tuple[_Pending, _Done]] = field(default_factory=list)
     # Set when nothing was left to run after planning, so the plan's transaction completed the request.
     finished: bool = False
-    # The staff legal holds standing when an erasure's run began, for its planning.
+    # The staff legal holds standing when an erasure's or a rectification's run began, for its planning.
     standing: list[LegalHold] = field(default_factory=list)
 
 
@@ -190,7 +190,7 @@ def _load(request_id: int) -> _Run | None:
         current = _Run(request, policy, version_hash, connectors, planned=planned_at is not None, outline=outline)
         if current.planned:
             _unfinished(session, current)
-        elif request.type is RequestType.erasure:
+        elif request.type in (RequestType.erasure, RequestType.rectification):
             # Read now rather than in a transaction of their own: planning asks the systems outside any transaction.
             current.standing = holds.listed(session, now=utcnow())
     return current
