@@ -265,7 +265,9 @@ def test_rectification_leaves_the_rows_a_staff_legal_hold_keeps_as_they_were(imo
         """The person's rows holding a name that no hold of the policy keeps (those are never corrected)."""
         rows = person_rows(imou, *person)
         kept = held_at(imou, rows, HOLDS, datetime.now(UTC))
-        return [(table, key) for table, keys in rows.items() if names.get(table) for key in sorted(keys) if key not in kept.get(table, set())]
+        return [
+            (table, key) for table, keys in rows.items() if names.get(table) for key in sorted(keys) if key not in kept.get(table, set())
+        ]
 
     # From the end of the list, like the other staff hold test; without the hold, the row would be corrected.
     email, phone, uid = next(person for person in reversed(candidates(imou)) if named_rows(person))
