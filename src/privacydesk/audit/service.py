@@ -16,7 +16,7 @@ from datetime import UTC
 from typing import Any
 
 import rfc8785
-from sqlalchemy import event, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from privacydesk.audit.models import AuditEntry
@@ -28,6 +28,7 @@ GENESIS = "0" * 64
 _APPEND_LOCK = 0x5052_4956_4155_4454  # arbitrary constant naming the audit append lock
 # The lock taken, then the last entry read with a snapshot from after the wait (migration 0006).
 _HEAD = text("SELECT seq, hash FROM audit_chain_head(:key)")
+_COLUMNS = ("seq", "at", "actor", "action", "object_type", "object_id", "summary", "prev_hash", "hash")
 # Where a session keeps the entries it appends when it commits.
 _AT_COMMIT = "privacydesk.audit.at_commit"
 
@@ -78,8 +79,8 @@ def _append(session: Session, entries: list[dict[str, Any]]) -> list[AuditEntry]
         )
         entry.hash = previous = entry_hash(entry)
         appended.append(entry)
-    session.add_all(appended)
-    session.flush()
+    # One INSERT of plain rows: the entries are never changed afterwards, so the ORM's unit of work has nothing to track.
+    session.execute(insert(AuditEntry), [{column: getattr(entry, column) for column in _COLUMNS} for entry in appended])
     return appended
 
 
