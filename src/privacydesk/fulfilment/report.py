@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
 from privacydesk.engine.results import AccessResult, CollectionAccess
 from privacydesk.i18n import format_day, translations
@@ -24,6 +25,7 @@ from privacydesk.policy.render.notice import ActivityView, NoticeView, Recipient
 _TEMPLATES = Path(__file__).parent / "templates"
 _KEPT = 50
 _notices: dict[tuple[str, str], NoticeView] = {}
+_policy_parts: dict[tuple[str, str, tuple[str, ...]], Markup] = {}
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,32 @@ def render(policy: Policy, version_hash: str, lang: str, result: AccessResult, *
     found = {cell.category for item in result.collections for row in item.rows for cell in row.values() if cell.category}
     found |= {attachment.category for item in result.collections for attachment in item.files if attachment.category}
     activities = _relevant(policy, notice, found)
-    titles = {activity.title for activity in activities}
     context = {
         "lang": lang,
         "notice": notice,
         "reference": reference,
         "received": format_day(received.date(), lang),
         "collections": [_line(policy, item, lang) for item in result.collections],
-        "activities": activities,
-        "recipients": [recipient for recipient in notice.recipients if _serves(recipient, titles)],
+        "policy_part": _policy_part(notice, version_hash, lang, activities),
     }
     return _environment(lang).get_template("report.html.j2").render(context)
+
+
+def _policy_part(notice: NoticeView, version_hash: str, lang: str, activities: list[ActivityView]) -> Markup:
+    """What the policy says about these activities: the same for everyone they concern, so rendered once per process."""
+    titles = tuple(activity.title for activity in activities)
+    key = (version_hash, lang, titles)
+    if key not in _policy_parts:
+        if len(_policy_parts) >= _KEPT:
+            _policy_parts.clear()
+        context = {
+            "lang": lang,
+            "notice": notice,
+            "activities": activities,
+            "recipients": [recipient for recipient in notice.recipients if _serves(recipient, set(titles))],
+        }
+        _policy_parts[key] = Markup(_environment(lang).get_template("report_policy.html.j2").render(context))
+    return _policy_parts[key]
 
 
 def _relevant(policy: Policy, notice: NoticeView, found: set[str]) -> list[ActivityView]:
