@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from privacydesk.config import Settings, get_settings
@@ -44,22 +45,23 @@ def queue_mail(
     settings = get_settings()
     rendered = render(template, language, {"base_url": settings.base_url, **(context or {})}, subject=subject)
     domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
-    mail = OutboundMail(
-        to=to,
-        language=language,
-        template=template,
-        subject=rendered.subject,
-        text_body=rendered.text,
-        html_body=rendered.html,
+    values: dict[str, Any] = {
+        "to": to,
+        "language": language,
+        "template": template,
+        "subject": rendered.subject,
+        "text_body": rendered.text,
+        "html_body": rendered.html,
         # A Message-ID fixed now stays the same on every retry, so receivers can drop a duplicate.
-        headers={"Message-ID": make_msgid(domain=domain), **(headers or {})},
-        status=MailStatus.queued,
-        attempts=0,
-    )
-    session.add(mail)
-    session.flush()
-    enqueue(session, SEND_TASK, mail_id=mail.id)
-    return mail
+        "headers": {"Message-ID": make_msgid(domain=domain), **(headers or {})},
+        "status": MailStatus.queued,
+        "attempts": 0,
+        "created_at": utcnow(),
+    }
+    # A plain INSERT: the queued message is only read back by its delivery job.
+    mail_id = session.execute(insert(OutboundMail).values(values).returning(OutboundMail.id)).scalar_one()
+    enqueue(session, SEND_TASK, mail_id=mail_id)
+    return OutboundMail(id=mail_id, **values)
 
 
 def deliver(session: Session, mail_id: int, *, last_attempt: bool) -> str | None:

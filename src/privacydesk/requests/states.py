@@ -17,8 +17,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from privacydesk.audit import service as audit
 from privacydesk.db.base import utcnow
@@ -43,6 +44,12 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     S.failed: frozenset(),
     S.expired: frozenset(),
 }
+
+
+_MOVED = text("UPDATE subject_requests SET status = :status, updated_at = :at WHERE id = :id")
+_EVENT = text(
+    "INSERT INTO subject_request_events (request_id, at, from_status, to_status, actor, note) VALUES (:id, :at, :from, :to, :actor, :note)"
+)
 
 
 def can_move(current: RequestStatus, target: RequestStatus) -> bool:
@@ -89,16 +96,22 @@ def _record(
     note: str | None,
     summary: dict[str, Any],
 ) -> RequestEvent:
-    request.updated_at = now
     event = RequestEvent(at=now, from_status=current, to_status=target, actor=actor, note=note)
     stored = inspect(request)
     if stored.persistent and "events" in stored.unloaded:
-        # The history was not read: it need not be, to add to it (a request's run moves it without reading it).
+        # The history was not read (a request's run moves it without reading it): two plain statements, no unit of work.
+        session.execute(_MOVED, {"id": request.id, "status": target.value, "at": now})
+        session.execute(
+            _EVENT,
+            {"id": request.id, "at": now, "from": current.value if current else None, "to": target.value, "actor": actor, "note": note},
+        )
+        set_committed_value(request, "status", target)
+        set_committed_value(request, "updated_at", now)
         event.request_id = request.id
-        session.add(event)
     else:
+        request.updated_at = now
         request.events.append(event)
-    session.flush()
+        session.flush()
     audit.record_at_commit(
         session,
         actor=actor,
