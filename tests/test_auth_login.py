@@ -150,6 +150,28 @@ def test_signed_in_posts_need_the_session_csrf_token() -> None:
     assert created.status_code == 201
 
 
+def test_sign_in_pages_speak_the_browsers_language() -> None:
+    add_user()
+    signed_in = client()
+    sign_in(signed_in)
+    account = signed_in.get("/account", headers={"Accept-Language": "ro"})
+    assert "Deconectați-vă" in account.text and "Permisiuni" in account.text
+    browser = client()
+    polish = {"Accept-Language": "pl-PL,pl;q=0.9,en;q=0.5"}
+    page = browser.get("/login", headers=polish)
+    assert '<html lang="pl">' in page.text and "Zaloguj się do privacydesk" in page.text and "Hasło" in page.text
+    assert "Sign in" not in page.text
+    data = {"email": OWNER, "password": "not the password at all", "csrf_token": form_token(browser)}
+    wrong = browser.post("/login", data=data, headers={"Accept-Language": "cs"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "Nesprávný e-mail nebo heslo." in wrong.text
+    for _ in range(MAX_FAILURES):
+        locked = browser.post("/login", data={**data, "csrf_token": form_token(browser)}, headers={"Accept-Language": "fr"})
+    assert locked.status_code == 429
+    assert f"Trop de tentatives échouées. Réessayez dans {LOCKOUT_MINUTES} minutes." in locked.text
+    # A language privacydesk does not speak, or none: English.
+    assert '<html lang="en">' in browser.get("/login", headers={"Accept-Language": "de-DE"}).text
+
+
 # ---------------------------------------------------------------- lockouts
 def test_account_locks_after_too_many_failures_and_unlocks_after_the_lockout() -> None:
     add_user()

@@ -15,7 +15,9 @@ from privacydesk.auth import csrf, login
 from privacydesk.auth.deps import SESSION_COOKIE, CurrentPrincipal, protected_router
 from privacydesk.auth.passwords import MAX_LENGTH
 from privacydesk.config import get_settings
+from privacydesk.i18n import gettext, ngettext
 from privacydesk.web.deps import DbSession
+from privacydesk.web.language import browser_language
 
 HOME = "/account"
 LOGIN_COOKIE = "pd_login"  # the nonce the login form's CSRF token is bound to, before there is a session
@@ -45,15 +47,22 @@ def login_submit(
 ) -> Response:
     """Check the credentials; on success open a session and go on to `next`."""
     nonce = request.cookies.get(LOGIN_COOKIE)
+    lang = browser_language(request)
     if not csrf.matches(f"login:{nonce}" if nonce else None, csrf_token):
-        return _login_page(request, next_url, error="This form has expired. Please sign in again.", status_code=403)
+        return _login_page(request, next_url, error=gettext(lang, "This form has expired. Please sign in again."), status_code=403)
     client = request.client.host if request.client else "unknown"
     result = login.authenticate(session, email, password, client)
     if result.outcome is login.Outcome.LOCKED:
         minutes = get_settings().login_lockout_minutes
-        return _login_page(request, next_url, error=f"Too many failed attempts. Try again in {minutes} minutes.", status_code=429)
+        error = ngettext(
+            lang,
+            "Too many failed attempts. Try again in {minutes} minute.",
+            "Too many failed attempts. Try again in {minutes} minutes.",
+            minutes,
+        )
+        return _login_page(request, next_url, error=error.format(minutes=minutes), status_code=429)
     if result.user is None:
-        return _login_page(request, next_url, error="Wrong email or password.", status_code=401)
+        return _login_page(request, next_url, error=gettext(lang, "Wrong email or password."), status_code=401)
     response = RedirectResponse(_safe_next(next_url), status_code=303, headers=PAGE_HEADERS)
     _set_cookie(response, SESSION_COOKIE, login.start_session(session, result.user), max_age=get_settings().session_hours * 3600)
     response.delete_cookie(LOGIN_COOKIE)
@@ -72,16 +81,42 @@ def logout(session: DbSession, principal: CurrentPrincipal) -> Response:
 @account_router.get("/account")
 def account(request: Request, principal: CurrentPrincipal) -> Response:
     """Who is signed in, with which role and permissions."""
-    context = {"principal": principal, "permissions": sorted(principal.permissions), "csrf_token": csrf.session_token(principal)}
+    context = {
+        **_texts(browser_language(request)),
+        "principal": principal,
+        "permissions": sorted(principal.permissions),
+        "csrf_token": csrf.session_token(principal),
+    }
     return templates.TemplateResponse(request, "account.html", context, headers=PAGE_HEADERS)
 
 
 def _login_page(request: Request, next_url: str, *, error: str | None, status_code: int) -> Response:
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    context = {"csrf_token": csrf.token_for(f"login:{nonce}"), "next": _safe_next(next_url), "error": error}
+    context = {
+        **_texts(browser_language(request)),
+        "csrf_token": csrf.token_for(f"login:{nonce}"),
+        "next": _safe_next(next_url),
+        "error": error,
+    }
     response = templates.TemplateResponse(request, "login.html", context, status_code=status_code, headers=PAGE_HEADERS)
     _set_cookie(response, LOGIN_COOKIE, nonce, max_age=None)
     return response
+
+
+def _texts(lang: str) -> dict[str, str]:
+    """The pages' words in the browser's language (the page's `lang` attribute included)."""
+    return {
+        "lang": lang,
+        "sign_in_title": gettext(lang, "Sign in · privacydesk"),
+        "sign_in_heading": gettext(lang, "Sign in to privacydesk"),
+        "email_label": gettext(lang, "Email"),
+        "password_label": gettext(lang, "Password"),
+        "sign_in": gettext(lang, "Sign in"),
+        "account_title": gettext(lang, "Account · privacydesk"),
+        "role_label": gettext(lang, "Role"),
+        "permissions_label": gettext(lang, "Permissions"),
+        "sign_out": gettext(lang, "Sign out"),
+    }
 
 
 def _safe_next(target: str) -> str:

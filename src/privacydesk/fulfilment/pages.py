@@ -20,12 +20,13 @@ from privacydesk.consent.ratelimit import client_of, limit_public
 from privacydesk.errors import Conflict, NotFound, TooManyAttempts
 from privacydesk.fulfilment import exports, service
 from privacydesk.i18n import gettext
-from privacydesk.newsletter.pages import PAGE_HEADERS, browser_language
+from privacydesk.newsletter.pages import PAGE_HEADERS
 from privacydesk.policy.labels import _
 from privacydesk.requests import service as requests
 from privacydesk.requests.models import SubjectRequest
 from privacydesk.requests.verification import Outcome
 from privacydesk.web.deps import DbSession
+from privacydesk.web.language import browser_language
 
 router = APIRouter(prefix="/public/exports", tags=["requests (public)"], dependencies=[Depends(limit_public)])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
-from privacydesk.i18n import LANGUAGES, gettext
+from privacydesk.i18n import gettext
 from privacydesk.policy.labels import _
 
 # Never cached, never framed (no clickjacking of the buttons), and the token in the address is never sent on as a referrer.
@@ -38,15 +38,6 @@ PAGES = {
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-
-
-def browser_language(request: Request) -> str:
-    """The first supported language of the browser's Accept-Language, else English."""
-    for item in request.headers.get("accept-language", "").split(","):
-        code = item.split(";")[0].strip().lower().split("-")[0]
-        if code in LANGUAGES:
-            return code
-    return "en"
 
 
 def page(request: Request, name: str, language: str, *, organization: str = "", newsletter: str = "", status_code: int = 200) -> Response:

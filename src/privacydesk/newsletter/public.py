@@ -16,9 +16,10 @@ from privacydesk.consent.public import request_context
 from privacydesk.consent.ratelimit import client_of, limit_public
 from privacydesk.errors import Invalid
 from privacydesk.newsletter import service
-from privacydesk.newsletter.pages import ONE_CLICK, browser_language, page
+from privacydesk.newsletter.pages import ONE_CLICK, page
 from privacydesk.newsletter.schemas import SubscribeIn, SubscribeOut
 from privacydesk.web.deps import DbSession
+from privacydesk.web.language import browser_language
 
 router = APIRouter(prefix="/public/newsletter", tags=["newsletter (public)"], dependencies=[Depends(limit_public)])
 ACCEPTED = "If the address can receive mail, a confirmation link is on its way; the subscription starts once it is used."

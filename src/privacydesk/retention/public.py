@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 from privacydesk.consent.ratelimit import limit_public
 from privacydesk.db.base import utcnow
 from privacydesk.i18n import format_day, gettext
-from privacydesk.newsletter.pages import PAGE_HEADERS, browser_language
+from privacydesk.newsletter.pages import PAGE_HEADERS
 from privacydesk.policy.labels import _
 from privacydesk.retention import notices
 from privacydesk.retention.models import RetentionNotice
 from privacydesk.versions import service as versions
 from privacydesk.web.deps import DbSession
+from privacydesk.web.language import browser_language
 
 router = APIRouter(prefix="/public/retention", tags=["retention (public)"], dependencies=[Depends(limit_public)])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
