@@ -46,9 +46,11 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
 }
 
 
-_MOVED = text("UPDATE subject_requests SET status = :status, updated_at = :at WHERE id = :id")
-_EVENT = text(
-    "INSERT INTO subject_request_events (request_id, at, from_status, to_status, actor, note) VALUES (:id, :at, :from, :to, :actor, :note)"
+# The move and its event in one statement.
+_MOVED = text(
+    "WITH moved AS (UPDATE subject_requests SET status = :to, updated_at = :at WHERE id = :id RETURNING id)"
+    " INSERT INTO subject_request_events (request_id, at, from_status, to_status, actor, note)"
+    " SELECT id, :at, :from, :to, :actor, :note FROM moved"
 )
 
 
@@ -99,12 +101,9 @@ def _record(
     event = RequestEvent(at=now, from_status=current, to_status=target, actor=actor, note=note)
     stored = inspect(request)
     if stored.persistent and "events" in stored.unloaded:
-        # The history was not read (a request's run moves it without reading it): two plain statements, no unit of work.
-        session.execute(_MOVED, {"id": request.id, "status": target.value, "at": now})
-        session.execute(
-            _EVENT,
-            {"id": request.id, "at": now, "from": current.value if current else None, "to": target.value, "actor": actor, "note": note},
-        )
+        # The history was not read (a request's run moves it without reading it): one plain statement, no unit of work.
+        moved = {"id": request.id, "at": now, "from": current.value if current else None, "to": target.value, "actor": actor, "note": note}
+        session.execute(_MOVED, moved)
         set_committed_value(request, "status", target)
         set_committed_value(request, "updated_at", now)
         event.request_id = request.id
