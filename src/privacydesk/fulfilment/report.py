@@ -8,10 +8,12 @@ the supervisory authority.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
@@ -23,6 +25,8 @@ from privacydesk.policy.models import Policy
 from privacydesk.policy.render.notice import ActivityView, NoticeView, RecipientView, notice_view
 
 _TEMPLATES = Path(__file__).parent / "templates"
+K = TypeVar("K")
+V = TypeVar("V")
 _KEPT = 50
 _notices: dict[tuple[str, str], NoticeView] = {}
 _policy_parts: dict[tuple[str, str, tuple[str, ...]], Markup] = {}
@@ -60,18 +64,17 @@ def render(policy: Policy, version_hash: str, lang: str, result: AccessResult, *
 def _policy_part(notice: NoticeView, version_hash: str, lang: str, activities: list[ActivityView]) -> Markup:
     """What the policy says about these activities: the same for everyone they concern, so rendered once per process."""
     titles = tuple(activity.title for activity in activities)
-    key = (version_hash, lang, titles)
-    if key not in _policy_parts:
-        if len(_policy_parts) >= _KEPT:
-            _policy_parts.clear()
+
+    def rendered() -> Markup:
         context = {
             "lang": lang,
             "notice": notice,
             "activities": activities,
             "recipients": [recipient for recipient in notice.recipients if _serves(recipient, set(titles))],
         }
-        _policy_parts[key] = Markup(_environment(lang).get_template("report_policy.html.j2").render(context))
-    return _policy_parts[key]
+        return Markup(_environment(lang).get_template("report_policy.html.j2").render(context))
+
+    return _kept(_policy_parts, (version_hash, lang, titles), rendered)
 
 
 def _relevant(policy: Policy, notice: NoticeView, found: set[str]) -> list[ActivityView]:
@@ -94,12 +97,16 @@ def _line(policy: Policy, item: CollectionAccess, lang: str) -> CollectionLine:
 
 def _notice(policy: Policy, version_hash: str, lang: str) -> NoticeView:
     # A version never changes: its notice in one language is built once per process.
-    key = (version_hash, lang)
-    if key not in _notices:
-        if len(_notices) >= _KEPT:
-            _notices.clear()
-        _notices[key] = notice_view(policy, lang, version_hash)
-    return _notices[key]
+    return _kept(_notices, (version_hash, lang), lambda: notice_view(policy, lang, version_hash))
+
+
+def _kept(cache: dict[K, V], key: K, build: Callable[[], V]) -> V:
+    """The value kept under `key`, built on first use; the cache starts over once it holds _KEPT values."""
+    if key not in cache:
+        if len(cache) >= _KEPT:
+            cache.clear()
+        cache[key] = build()
+    return cache[key]
 
 
 @cache

@@ -329,7 +329,6 @@ def _store_plan(session: Session, current: _Run, planned: planning.Planned, firs
             "payload": step.payload,
             "status": "done" if step.result is not None else "running" if id(step) in first else "pending",
             "count": len(step.result["rows"]) if step.result is not None else 0,
-            "started": step.result is not None or id(step) in first,
             # A step done while planning stores its result; the others have none yet (NULL, not JSON null).
             "result": step.result,
         }
@@ -362,10 +361,10 @@ _STORE_PLAN = text(
     INSERT INTO request_steps (request_id, position, step_id, action, system, collection, payload, status, count, attempts,
         started_at, finished_at, result)
     SELECT claimed.request_id, step.position, step.step_id, step.action, step.system, step.collection, step.payload, step.status,
-        step.count, CASE WHEN step.started THEN 1 ELSE 0 END, CASE WHEN step.started THEN CAST(:now AS timestamptz) END,
+        step.count, CASE WHEN step.status = 'pending' THEN 0 ELSE 1 END, CASE WHEN step.status <> 'pending' THEN CAST(:now AS timestamptz) END,
         CASE WHEN step.status = 'done' THEN CAST(:now AS timestamptz) END, step.result
     FROM claimed CROSS JOIN jsonb_to_recordset(CAST(:steps AS jsonb)) AS step(position integer, step_id text, action text,
-        system text, collection text, payload jsonb, status text, count integer, started boolean, result jsonb)
+        system text, collection text, payload jsonb, status text, count integer, result jsonb)
     RETURNING id, position
     """
 )
