@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from privacydesk.connectors.base import ConnectorError, Cutoff
 from privacydesk.connectors.registry import Connectors
@@ -23,7 +23,7 @@ from privacydesk.errors import Invalid
 from privacydesk.policy.loader import load_policy
 from privacydesk.policy.models import Policy
 
-from .dsr_support import BACKENDS, NOW, build, context, database_url, ids, policy, shop_database
+from .dsr_support import BACKENDS, NOW, build, context, counted_statements, database_url, ids, policy, shop_database
 
 IMOU = policy("imou")
 PolicyFactory = Callable[[Callable[[dict[str, Any]], None]], Path]
@@ -85,6 +85,48 @@ def test_a_category_no_system_holds_cannot_be_rectified(make_policy: PolicyFacto
 
     with pytest.raises(Invalid, match="no system declares a field of category 'phone'"):
         plan_request(_minimal(make_policy, unheld), "rectification", {"email": "a@b.c"}, corrections={"phone": "+33 1"})
+
+
+# ---------------------------------------------------------------- finding a person
+def _contacts_and_accounts(data: dict[str, Any]) -> None:
+    data["data"]["phone"] = {"dpv": "pd:TelephoneNumber"}
+    data["requests"] = {"identities": ["email", "phone"]}
+    data["systems"]["shop_db"]["collections"] = {
+        "contact": {"identities": {"email": "email", "phone": "phone"}, "fields": {"email": "email", "phone": "phone"}, "erase": "delete"},
+        "account": {"identities": {"phone": "phone", "email": "email"}, "fields": {"email": "email", "phone": "phone"}, "erase": "delete"},
+    }
+
+
+def test_identities_found_in_rows_are_asked_of_every_collection_once(
+    make_policy: PolicyFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    monkeypatch.setenv("SHOP_DB_URL", url)
+    engine = create_engine(url)
+    with engine.begin() as c:
+        for table in ("contact", "account"):
+            c.execute(text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, email VARCHAR(254), phone VARCHAR(30))"))
+        # Asked for ana@: her contact row gives her phone, which finds her account, which gives a second address,
+        # which finds her other contact row (a collection asked before the address was known). Ion is someone else.
+        c.execute(text("INSERT INTO contact VALUES (1, 'Ana@example.fr', '+33 6 12 34 56 78'), (2, 'ana.pop@example.fr', NULL)"))
+        c.execute(text("INSERT INTO contact VALUES (3, 'ion@example.fr', '+33 6 99 99 99 99')"))
+        c.execute(text("INSERT INTO account VALUES (10, 'ana.pop@example.fr', '+33612345678'), (11, 'ion@example.fr', NULL)"))
+    engine.dispose()
+    shop = _minimal(make_policy, _contacts_and_accounts)
+    plan = plan_request(shop, "access", {"email": "ana@example.fr"})
+    with Connectors(shop, context("imou")) as connectors, counted_statements() as counts:
+        located = prepare(plan, connectors)
+
+    assert {name: sorted(found.rows) for name, found in ((f.node.name, f) for f in located.found.values())} == {
+        "contact": [1, 2],
+        "account": [10],
+    }
+    # Compared without case and separators: one address as asked and as stored, one phone number however written.
+    assert sorted(map(str, located.identities["email"])) == ["ana.pop@example.fr", "ana@example.fr"]
+    assert len(located.identities["phone"]) == 1
+    # The first pass asks each collection what is known when its turn comes (the account: the address and the phone
+    # number the contact gave); the second asks both about the account's address; a third would ask nothing.
+    assert counts["contact"] == 2 and counts["account"] == 2
 
 
 # ---------------------------------------------------------------- steps and discovery on a real database

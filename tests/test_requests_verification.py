@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import lazyload
 
 from privacydesk.auth.permissions import Permission, Role
 from privacydesk.config import get_settings
@@ -19,10 +20,11 @@ from privacydesk.db.engine import transaction
 from privacydesk.errors import Conflict, Invalid, TooManyAttempts
 from privacydesk.mail.render import render
 from privacydesk.mail.service import deliver
-from privacydesk.requests import execution, expiry, service, sms, tasks, verification
+from privacydesk.requests import execution, expiry, service, sms, states, tasks, verification
 from privacydesk.requests.models import Channel, RequestStatus, RequestType, SubjectRequest, VerificationCode
 from tests.auth_support import OWNER, add_user, audit_entries, client, configure, issue_token
 from tests.conftest import PolicyFactory
+from tests.dsr_support import counted_statements
 from tests.jobs_support import rows, work_until
 from tests.requests_support import ANIA, body, code_in, last_code, mails, make, publish, stored
 from tests.test_mail import SmtpServer
@@ -446,3 +448,26 @@ def test_approved_requests_are_handed_to_the_executor_of_their_type(
     history = [(event.to_status, event.actor) for event in stored(created.json()["request"]["reference"]).events]
     assert history[-2:] == [("executing", "system"), ("completed", "engine:test")]
     assert browser.post(f"/api/v1/requests/{request_id}/execute", headers=headers).status_code == 409
+
+
+def test_a_state_move_on_a_request_read_without_its_history_is_one_statement(browser: TestClient, make_policy: PolicyFactory) -> None:
+    publish(make_policy)
+    add_user()
+    _, app = issue_token(OWNER, {Permission.REQUESTS_SUBMIT_VERIFIED})
+    created = browser.post(
+        "/api/v1/requests/verified",
+        json={"type": "erasure", "identities": [{"type": "email", "value": ANIA}]},
+        headers={"Authorization": f"Bearer {app}"},
+    )
+    reference = created.json()["request"]["reference"]
+    with transaction() as session:
+        request = session.get(SubjectRequest, created.json()["request"]["id"], options=[lazyload(SubjectRequest.events)])
+        assert request is not None and request.status is RequestStatus.approved
+        with counted_statements() as counts:
+            states.move(session, request, RequestStatus.executing, actor="system")
+        assert request.status is RequestStatus.executing
+
+    # The request and its event written together: no separate UPDATE of the request before it.
+    assert counts["subject_requests"] == 1
+    moved = stored(reference)
+    assert moved.status == "executing" and (moved.events[-1].from_status, moved.events[-1].to_status) == ("approved", "executing")

@@ -29,6 +29,7 @@ _APPEND_LOCK = 0x5052_4956_4155_4454  # arbitrary constant naming the audit appe
 # The lock taken, then the last entry read with a snapshot from after the wait (migration 0006).
 _HEAD = text("SELECT seq, hash FROM audit_chain_head(:key)")
 _COLUMNS = ("seq", "at", "actor", "action", "object_type", "object_id", "summary", "prev_hash", "hash")
+_INSERT = insert(AuditEntry)
 # Where a session keeps the entries it appends when it commits.
 _AT_COMMIT = "privacydesk.audit.at_commit"
 
@@ -80,7 +81,7 @@ def _append(session: Session, entries: list[dict[str, Any]]) -> list[AuditEntry]
         entry.hash = previous = entry_hash(entry)
         appended.append(entry)
     # One INSERT of plain rows: the entries are never changed afterwards, so the ORM's unit of work has nothing to track.
-    session.execute(insert(AuditEntry), [{column: getattr(entry, column) for column in _COLUMNS} for entry in appended])
+    session.connection().execute(_INSERT, [{column: getattr(entry, column) for column in _COLUMNS} for entry in appended])
     return appended
 
 

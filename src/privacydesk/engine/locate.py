@@ -3,8 +3,8 @@
 Identities grow: the account row found by an e-mail address holds the account id and phone
 number, which find the orders and tickets filed under them. Only rows matched by an identity
 lend theirs (a device shared with the person belongs to its owner, whose address it holds too).
-Each round asks only about values not asked before, so the number of statements depends on
-the shape of the policy, not on how many rows a person has.
+Each collection is asked only about values not asked of it before, so the number of statements
+depends on the shape of the policy, not on how many rows a person has.
 """
 
 from __future__ import annotations
@@ -82,29 +82,40 @@ def locate(plan: Plan, connectors: Connectors, *, every_column: bool = False) ->
 def _resolve_identities(
     plan: Plan, connectors: Connectors, found: dict[str, Found], columns: Mapping[str, Sequence[str]]
 ) -> dict[str, list[object]]:
+    """Every identity of the person, each asked of every collection holding its kind once.
+
+    Values found in a collection's rows are asked of the collections after it in the same pass
+    (the account row's phone number goes with the e-mail address to the orders), so a second pass
+    asks only the collections before it; passes end when one asks nothing.
+    """
     known: dict[str, dict[str, object]] = {
         kind: {comparable(kind, value): value for value in values} for kind, values in plan.identities.items()
     }
-    fresh = {kind: list(values.values()) for kind, values in known.items()}
+    # Per collection and kind, the values (as compared) it was asked about.
+    asked: dict[tuple[str, str], set[str]] = {}
     for _ in range(MAX_ROUNDS):
-        discovered: dict[str, dict[str, object]] = {}
+        progressed = False
         for node in plan.nodes:
-            asked = {kind: _unseen(found[node.id], column, fresh.get(kind, ())) for kind, column in node.spec.identities.items()}
-            asked = {kind: values for kind, values in asked.items() if values}
-            if not asked:
+            question: dict[str, list[object]] = {}
+            for kind, column in node.spec.identities.items():
+                seen = asked.setdefault((node.id, kind), set())
+                new = {compared: value for compared, value in known.get(kind, {}).items() if compared not in seen}
+                seen.update(new)
+                values = _unseen(found[node.id], column, list(new.values()))
+                if values:
+                    question[kind] = values
+            if not question:
                 continue
-            rows = connectors[node.system].find(node.name, asked, columns[node.id])
+            progressed = True
+            rows = connectors[node.system].find(node.name, question, columns[node.id])
             found[node.id].add(rows, identified=True)
             for kind, column in node.spec.identities.items():
                 for row in rows:
                     value = row.get(column)
-                    if value is not None and comparable(kind, value) not in known.get(kind, {}):
-                        discovered.setdefault(kind, {})[comparable(kind, value)] = value
-        if not discovered:
+                    if value is not None:
+                        known.setdefault(kind, {}).setdefault(comparable(kind, value), value)
+        if not progressed:
             break
-        for kind, values in discovered.items():
-            known.setdefault(kind, {}).update(values)
-        fresh = {kind: list(values.values()) for kind, values in discovered.items()}
     return {kind: list(values.values()) for kind, values in known.items()}
 
 

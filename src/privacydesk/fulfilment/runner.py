@@ -141,7 +141,11 @@ class _Run:
 def begin(session: Session, request: SubjectRequest) -> None:
     """The executor of every request type: open the execution record; the job's run does the rest, step by step."""
     # One statement: it runs after the hand-over's state move, which holds the audit log's lock until the commit.
-    session.execute(insert(RequestExecution).values(request_id=request.id, created_at=utcnow()).on_conflict_do_nothing())
+    session.connection().execute(_OPEN, {"request_id": request.id, "created_at": utcnow()})
+
+
+# Executed on the session's connection, these are plain statements built once: no ORM unit of work, no statement built per call.
+_OPEN = insert(RequestExecution).on_conflict_do_nothing()
 
 
 def run(request_id: int, *, last_attempt: bool = False) -> None:
@@ -566,17 +570,19 @@ def _complete(session: Session, current: _Run, request: SubjectRequest, steps: l
         elif step.action == "delegate" and step.result and step.result.get("collections"):
             step.result = _without_rows(step.result)
     session.add_all(steps)
-    session.execute(
-        update(RequestExecution)
-        .where(RequestExecution.request_id == request.id)
-        .values(result=result, finished_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    session.connection().execute(_FINISHED, {"request": request.id, "result": result, "finished": utcnow()})
     delivery.notify(session, request, current.policy, result, export)
     # The state moves come last: they take the audit log's lock, held until the commit.
     if request.status is RequestStatus.waiting_manual:
         states.move(session, request, RequestStatus.executing, actor="system")
     states.move(session, request, RequestStatus.completed, actor="system", summary=summary)
+
+
+_FINISHED = (
+    update(RequestExecution)
+    .where(RequestExecution.request_id == bindparam("request"))
+    .values(result=bindparam("result"), finished_at=bindparam("finished"))
+)
 
 
 def _deliverable(session: Session, current: _Run, request: SubjectRequest, steps: list[RequestStep]) -> RequestExport:

@@ -20,6 +20,8 @@ from privacydesk.mail.models import MailStatus, OutboundMail
 from privacydesk.mail.render import render
 
 SEND_TASK = "mail.send"
+# Built once: the queued message is a plain row, only read back by its delivery job.
+_QUEUE = insert(OutboundMail).returning(OutboundMail.id)
 
 
 def queue_mail(
@@ -58,8 +60,7 @@ def queue_mail(
         "attempts": 0,
         "created_at": utcnow(),
     }
-    # A plain INSERT: the queued message is only read back by its delivery job.
-    mail_id = session.execute(insert(OutboundMail).values(values).returning(OutboundMail.id)).scalar_one()
+    mail_id: int = session.connection().execute(_QUEUE, values).scalar_one()
     enqueue(session, SEND_TASK, mail_id=mail_id)
     return OutboundMail(id=mail_id, **values)
 

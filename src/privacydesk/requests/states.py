@@ -81,7 +81,6 @@ def move(
     current = request.status
     if not can_move(current, target):
         raise Conflict(f"a request that is {current} cannot become {target}", details={"status": str(current), "wanted": str(target)})
-    request.status = target
     event = _record(session, request, current, target, actor=actor, now=now or utcnow(), note=note, summary=summary or {})
     callbacks.status_changed(session, request, current, now=event.at)
     return event
@@ -108,6 +107,7 @@ def _record(
         set_committed_value(request, "updated_at", now)
         event.request_id = request.id
     else:
+        request.status = target
         request.updated_at = now
         request.events.append(event)
         session.flush()
