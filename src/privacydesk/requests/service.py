@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from privacydesk.audit import service as audit
 from privacydesk.auth.service import hash_token
+from privacydesk.consent import published
 from privacydesk.db.base import utcnow
 from privacydesk.errors import Conflict, Invalid, NotFound
 from privacydesk.policy.models import Policy
@@ -22,7 +23,7 @@ from privacydesk.requests import deadlines, execution, identities, refusals, sta
 from privacydesk.requests import details as request_details
 from privacydesk.requests.models import OPEN_STATUSES, Channel, RequestIdentity, RequestStatus, RequestType, SubjectRequest
 from privacydesk.requests.schemas import RequestDetails
-from privacydesk.versions import service as versions
+from privacydesk.versions.models import PolicyVersion
 
 # Requests one client address may make in RATE_WINDOW through the public API.
 REQUESTS_PER_CLIENT = 10
@@ -72,10 +73,12 @@ def submit(
     caller's address, rate limited when given.
     """
     now = now or utcnow()
-    version = versions.latest(session)
-    if version is None:
-        raise Conflict("no policy is published yet: requests are taken under a published policy")
-    policy = versions.policy_of(version)
+    try:
+        # The latest version's number and hash read; its policy parsed once per process.
+        version = published.latest(session)
+    except NotFound:
+        raise Conflict("no policy is published yet: requests are taken under a published policy") from None
+    policy = version.policy
     if client is not None:
         verification.throttle(
             session,
@@ -193,8 +196,11 @@ def list_requests(
 
 
 def policy_for(session: Session, request: SubjectRequest) -> Policy:
-    """The policy version the request was received under."""
-    return versions.policy_of(versions.get(session, request.policy_version))
+    """The policy version the request was received under (parsed once per process)."""
+    version_hash = session.scalar(select(PolicyVersion.hash).where(PolicyVersion.number == request.policy_version))
+    if version_hash is None:
+        raise NotFound(f"there is no policy version {request.policy_version}")
+    return published.policy_by_hash(session, version_hash)
 
 
 def resend_code(session: Session, request: SubjectRequest, *, client: str | None, now: datetime | None = None) -> str:
