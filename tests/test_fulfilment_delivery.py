@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,6 +25,7 @@ from privacydesk.db.engine import transaction
 from privacydesk.fulfilment import exports
 from privacydesk.fulfilment.delivery import KEY_HEADER, SIGNATURE_HEADER
 from privacydesk.fulfilment.models import RequestExport
+from privacydesk.requests import sms
 from privacydesk.requests.models import RequestStatus
 from tests.auth_support import OWNER, add_user, audit_entries, configure, issue_token
 from tests.conftest import PolicyFactory
@@ -102,6 +104,47 @@ def test_the_download_link_needs_a_new_code_expires_and_every_use_is_audited(imo
         assert exports.purge(session) == 1
     assert not Path(export.path).exists() and export_of(reference).deleted_at is not None
     assert (_audited("request.export_link_expired"), _audited("request.export_deleted")) == (1, 1)
+
+
+class Texts:
+    """A text-message gateway that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, to: str, text: str) -> None:
+        self.sent.append((to, text))
+
+
+def test_a_person_verified_by_phone_alone_is_texted_the_result_and_downloads_with_a_texted_code(
+    imou: Engine, browser: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = Texts()
+    monkeypatch.setattr(sms, "sender", lambda: texts)
+    phone = candidates(imou)[1][1]
+    add_user()
+    _, app = issue_token(OWNER, {Permission.REQUESTS_SUBMIT_VERIFIED})
+    created = browser.post(
+        "/api/v1/requests/verified",
+        json={"type": "access", "identities": [{"type": "phone", "value": phone}], "language": "pl"},
+        headers={"Authorization": f"Bearer {app}"},
+    )
+    reference = created.json()["request"]["reference"]
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    work_until(lambda: bool(texts.sent))
+
+    # In the request's language, to the number verified, with the download link.
+    ((to, message),) = texts.sent
+    assert to == stored(reference).identities[0].value
+    assert f"Twoje żądanie {reference} zostało zrealizowane" in message
+    link = next(word for word in message.split() if "/api/v1/public/exports/" in word).removeprefix("https://privacy.example")
+    mailed = len(mails())
+    assert browser.post(f"{link}/code").status_code == 200
+    assert len(mails()) == mailed and len(texts.sent) == 2  # the code goes to the phone, not to any address
+    code = re.search(r"\b\d{6}\b", texts.sent[-1][1]).group()  # type: ignore[union-attr]
+    downloaded = browser.post(link, data={"code": code})
+    assert downloaded.status_code == 200 and downloaded.content == Path(export_of(reference).path).read_bytes()
+    assert _audited("request.result_texted") == 1
 
 
 class Controller:

@@ -1,5 +1,8 @@
 """Telling people what was done: the result mail to the person, tasks to system owners, a portable copy to another controller.
 
+A person verified by phone alone is told by a text message (a retried job, through the pluggable
+SMS sender); a download link in it asks for a code sent to the same number.
+
 A copy for another controller (Art. 20(2)) is POSTed as JSON by a retried job, signed with the
 platform's Ed25519 key (its public key is served at /api/v1/public/consent/receipt-key):
 `X-Privacydesk-Signature: t=<unix time>,ed25519=<base64 signature of "<t>.<body>">`.
@@ -16,6 +19,7 @@ import zipfile
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privacydesk.audit import service as audit
@@ -24,20 +28,24 @@ from privacydesk.consent import receipts
 from privacydesk.db.base import utcnow
 from privacydesk.fulfilment.exports import link
 from privacydesk.fulfilment.models import RequestExport
-from privacydesk.i18n import format_day
+from privacydesk.i18n import format_day, gettext
+from privacydesk.jobs.service import enqueue
 from privacydesk.mail.service import queue_mail
 from privacydesk.policy import labels
 from privacydesk.policy.models import Policy
+from privacydesk.requests import sms
 from privacydesk.requests.models import RequestType, SubjectRequest
+from privacydesk.requests.service import policy_for
 
 SIGNATURE_HEADER = "X-Privacydesk-Signature"
+TEXT_RESULT_TASK = "fulfilment.text_result"
 KEY_HEADER = "X-Privacydesk-Key-Id"
 TIMEOUT_SECONDS = 30.0
 
 
 def notify(session: Session, request: SubjectRequest, policy: Policy, result: dict[str, Any], export: RequestExport | None) -> bool:
     """Mail the person the result, in their language, to their verified address; False when there is none."""
-    address = next((identity.value for identity in request.identities if identity.type == "email" and identity.verified), None)
+    address = verified(request, "email")
     if address is None:
         return False
     lang = request.language
@@ -65,6 +73,42 @@ def notify(session: Session, request: SubjectRequest, policy: Policy, result: di
         context["expires_on"] = format_day(export.expires_at.date(), lang)
     queue_mail(session, to=address, template="request_completed", language=lang, context=context)
     return True
+
+
+def text(session: Session, request: SubjectRequest) -> bool:
+    """Queue the text message telling a person verified by phone alone (no verified address) that the request is done."""
+    if verified(request, "email") is not None or verified(request, "phone") is None:
+        return False
+    enqueue(session, TEXT_RESULT_TASK, queueing_lock=f"{TEXT_RESULT_TASK}:{request.id}", request_id=request.id)
+    return True
+
+
+def text_result(session: Session, request_id: int) -> None:
+    """Send the result's text message; OSError when the gateway cannot take it (the job retries)."""
+    request = session.get(SubjectRequest, request_id)
+    phone = verified(request, "phone")
+    if request is None or phone is None:
+        return
+    values: dict[str, Any] = {"organization": policy_for(session, request).organization.name, "reference": request.reference}
+    export = session.scalar(select(RequestExport).where(RequestExport.request_id == request.id, RequestExport.deleted_at.is_(None)))
+    if export is not None and request.details.get("portability", {}).get("to") != "controller":
+        message = gettext(
+            request.language,
+            "%(organization)s: your request %(reference)s is done. Your copy, until %(expires_on)s: %(url)s"
+            " (a code will be sent to this number)",
+        )
+        values |= {"url": link(export), "expires_on": format_day(export.expires_at.date(), request.language)}
+    else:
+        message = gettext(request.language, "%(organization)s: your request %(reference)s is done.")
+    sms.sender().send(phone, message % values)
+    audit.record(session, actor="system", action="request.result_texted", object_type="subject_request", object_id=str(request.id))
+
+
+def verified(request: SubjectRequest | None, kind: str) -> str | None:
+    """The request's first verified identity of this kind (email, phone), if any."""
+    if request is None:
+        return None
+    return next((identity.value for identity in request.identities if identity.type == kind and identity.verified), None)
 
 
 def holds(policy: Policy, result: dict[str, Any], lang: str) -> list[dict[str, Any]]:

@@ -571,7 +571,8 @@ def _complete(session: Session, current: _Run, request: SubjectRequest, steps: l
             step.result = _without_rows(step.result)
     session.add_all(steps)
     session.connection().execute(_FINISHED, {"request": request.id, "result": result, "finished": utcnow()})
-    delivery.notify(session, request, current.policy, result, export)
+    if not delivery.notify(session, request, current.policy, result, export):
+        delivery.text(session, request)
     # The state moves come last: they take the audit log's lock, held until the commit.
     if request.status is RequestStatus.waiting_manual:
         states.move(session, request, RequestStatus.executing, actor="system")

@@ -19,7 +19,7 @@ from privacydesk.consent.models import ConsentRestriction
 from privacydesk.db.base import utcnow
 from privacydesk.engine.results import delegated_json
 from privacydesk.errors import Conflict, Invalid, NotFound
-from privacydesk.fulfilment import exports
+from privacydesk.fulfilment import delivery, exports
 from privacydesk.fulfilment.models import RequestExecution, RequestExport, RequestStep
 from privacydesk.i18n import format_day
 from privacydesk.mail.service import queue_mail
@@ -171,13 +171,14 @@ def open_export(session: Session, token: str) -> tuple[RequestExport, SubjectReq
 
 
 def send_download_code(session: Session, token: str, *, client: str | None, now: datetime | None = None) -> SubjectRequest:
-    """Send a new code to the person's verified address, which a download needs."""
+    """Send a new code to the person's verified address (or, without one, verified phone number), which a download needs."""
     export = exports.by_token(session, token, now=now)
     request = requests.get(session, export.request_id, lock=True)
-    if not _verified_email(request):
-        raise Conflict("this request has no verified email address to send a code to; ask the privacy team for your copy")
+    channel = next((kind for kind in ("email", "phone") if delivery.verified(request, kind) is not None), None)
+    if channel is None:
+        raise Conflict("this request has no verified email address or phone number to send a code to; ask the privacy team for your copy")
     organization = requests.policy_for(session, request).organization.name
-    verification.send_code(session, request, organization=organization, client=client, now=now, channel="email")
+    verification.send_code(session, request, organization=organization, client=client, now=now, channel=channel)
     return request
 
 
@@ -251,11 +252,6 @@ def _continue(session: Session, request_id: int) -> SubjectRequest:
             states.move(session, request, RequestStatus.executing, actor="system")
         execution.schedule(session, request)
     return request
-
-
-def _verified_email(request: SubjectRequest) -> bool:
-    first = next((identity for identity in request.identities if identity.type == "email"), None)
-    return first is not None and first.verified
 
 
 def _audit_expired(session: Session, token: str) -> None:

@@ -1,4 +1,4 @@
-"""Jobs of fulfilment: a portable copy sent to another controller, expired exports deleted."""
+"""Jobs of fulfilment: a portable copy sent to another controller, result texts to people verified by phone, expired exports deleted."""
 
 from __future__ import annotations
 
@@ -27,6 +27,13 @@ def send_portable(context: JobContext, export_id: int) -> None:
         error = delivery.send_portable(session, export_id, last_attempt=last_attempt)
     if error is not None:
         raise CopyNotTaken(error)
+
+
+@app.task(name=delivery.TEXT_RESULT_TASK, queue="mail", retry=PATIENT_RETRY)
+def text_result(request_id: int) -> None:
+    """Text a person verified by phone alone that their request is done (with the download link of an access)."""
+    with transaction() as session:
+        delivery.text_result(session, request_id)
 
 
 @app.periodic(cron="23 * * * *")
