@@ -18,11 +18,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from privacydesk.auth.permissions import Permission
+from privacydesk.consent import checks
+from privacydesk.consent.models import ConsentRestriction
+from privacydesk.consent.service import Decision, record_decision
+from privacydesk.consent.subjects import parse
 from privacydesk.db.engine import transaction
 from privacydesk.requests.models import RequestStatus
 from privacydesk.retention import holds
+from tests.auth_support import OWNER, add_user, issue_token
 from tests.dsr_support import snapshot
 from tests.fulfilment_support import (
     example_database,
@@ -307,3 +313,30 @@ def _text(value: Any) -> str:
     from privacydesk.engine.results import jsonable
 
     return str(jsonable(value))
+
+
+def test_a_restriction_naming_a_phone_number_alone_is_entered_under_the_address_and_account_found(
+    imou: Engine, browser: TestClient
+) -> None:
+    people = candidates(imou)
+    email, phone, uid = people[len(people) // 2]
+    with transaction() as session:
+        record_decision(session, Decision(parse(f"email:{email}"), {"ux_plan": True}, "api", "app"), actor="test")
+    add_user()
+    _, app = issue_token(OWNER, {Permission.REQUESTS_SUBMIT_VERIFIED})
+    created = browser.post(
+        "/api/v1/requests/verified",
+        json={"type": "restriction", "identities": [{"type": "phone", "value": phone}], "restriction_reason": "unlawful_processing"},
+        headers={"Authorization": f"Bearer {app}"},
+    )
+    assert created.status_code == 201, created.text
+    reference = created.json()["request"]["reference"]
+
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    # The account row the number finds holds the address and the account id the registers know the person by.
+    with transaction() as session:
+        entries = session.scalars(select(ConsentRestriction).where(ConsentRestriction.reference == reference)).all()
+        assert sorted(entry.subject_key for entry in entries) == sorted([parse(f"email:{email}").stored, f"account:{uid}"])
+        assert checks.check(session, parse(f"email:{email}"), "ux_plan").reason == "restricted"
+    record = execution(reference)
+    assert record.result is not None and record.result["restrict"] == {"restricted": 2}

@@ -6,7 +6,9 @@ outline of what the plan expects (rows found, holds with their basis and end). A
 keeps every row a standing staff legal hold covers (retention.holds), and names that hold (its
 reason, who placed it, its end) next to the policy's holds. Restriction, objection, consent
 withdrawal and instructions for after death change only the platform's own tables: one step,
-executed in the transaction that records its completion.
+executed in the transaction that records its completion. The registers name people by e-mail
+address and account id: a request naming neither (a phone number alone) first finds them in the
+person's rows, read-only, and its step carries them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ ENGINE_KINDS: dict[RequestType, RequestKind] = {
     RequestType.erasure: "erasure",
     RequestType.rectification: "rectification",
 }
+# Identity types the consent service and its restriction register name people by, and the key kind of each.
+REGISTER_KINDS = {"email": "email", "account_id": "account"}
 PLATFORM_ACTIONS: dict[RequestType, str] = {
     RequestType.restriction: "restrict",
     RequestType.objection: "object",
@@ -87,7 +91,8 @@ def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now
     """
     if request.type in PLATFORM_ACTIONS:
         action = PLATFORM_ACTIONS[request.type]
-        return Planned([PlannedStep(f"{request.type.value}/platform/*/{action}/0000", action)], {})
+        payload = {"identities": _register_identities(policy, request, connectors)} if action != "record" else {}
+        return Planned([PlannedStep(f"{request.type.value}/platform/*/{action}/0000", action, payload=payload)], {})
     engine = engine_plan(policy, request)
     # An access reads whole rows while locating them: its exports need no statement of their own.
     located = prepare(engine, connectors, every_column=engine.kind == "access")
@@ -123,6 +128,18 @@ def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now
         ],
         outline,
     )
+
+
+def _register_identities(policy: Policy, request: SubjectRequest, connectors: Connectors) -> dict[str, list[str]]:
+    """The e-mail addresses and account ids found in the person's rows, when the request names none (else nothing to add)."""
+    verified = identities_of(request)
+    if any(kind in REGISTER_KINDS for kind in verified):
+        return {}
+    engine = plan_request(policy, "access", verified, reference=request.reference)
+    if not engine.nodes:
+        return {}
+    found = prepare(engine, connectors).identities
+    return {kind: sorted({str(value) for value in found[kind]}) for kind in REGISTER_KINDS if found.get(kind)}
 
 
 def _read(step: Step, located: Located, connectors: Connectors) -> dict[str, Any] | None:

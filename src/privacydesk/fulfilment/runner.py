@@ -385,7 +385,7 @@ def _execute(current: _Run) -> None:
                 with recorded() as session:
                     request = session.get(SubjectRequest, current.request.id, options=_LIGHT)
                     assert request is not None
-                    performed = actions.perform(session, group[0].action, request, current.policy)
+                    performed = actions.perform(session, group[0].action, request, current.policy, found=group[0].payload)
                     _record(session, [(group[0], _Done("done", 0, performed))], upcoming)
                 continue
             done = _effect(current, group)
