@@ -60,7 +60,7 @@ def _add_rows(engine: Engine, uid: int, phone: str) -> None:
         )
 
 
-@pytest.mark.parametrize("backend", [param for param in BACKENDS if param.id != "mariadb"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_statements_per_collection_do_not_grow_with_rows(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
