@@ -162,4 +162,30 @@ def test_instructions_for_after_death_are_recorded_and_acknowledged(browser: Tes
     assert mail.language == "fr" and "instructions" in mail.text_body
     actions = [entry.action for entry in audit_entries() if entry.object_id == str(stored(reference).id)]
     assert actions[-2:] == ["request.directive_recorded", "request.completed"]
-    assert not any(instructions["instructions"] in str(entry.summary) for entry in audit_entries())
+
+    # Later, the trusted contact asks: the team finds the instructions by the person's address, however it is written.
+    add_user()
+    _, token = issue_token(OWNER, {Permission.REQUESTS_MANAGE})
+    headers = {"Authorization": f"Bearer {token}"}
+    found = browser.post("/api/v1/directives/search", json={"type": "email", "value": ANNA.upper()}, headers=headers)
+    assert found.status_code == 200, found.text
+    ((directive,),) = [found.json()]
+    assert (directive["reference"], directive["instructions"], directive["trusted_contact"]) == (
+        reference,
+        instructions["instructions"],
+        "ewa@example.org",
+    )
+    nobody = browser.post("/api/v1/directives/search", json={"type": "email", "value": "jan@example.org"}, headers=headers)
+    assert nobody.json() == []
+    bad = browser.post("/api/v1/directives/search", json={"type": "email", "value": "not an address"}, headers=headers)
+    assert bad.status_code == 422 and "not an email address" in bad.json()["error"]["message"]
+    _, reader = issue_token(OWNER, {Permission.REQUESTS_READ})
+    assert (
+        browser.post(
+            "/api/v1/directives/search", json={"type": "email", "value": ANNA}, headers={"Authorization": f"Bearer {reader}"}
+        ).status_code
+        == 403
+    )
+    lookups = [entry.summary for entry in audit_entries() if entry.action == "request.directives_read"]
+    assert [summary["found"] for summary in lookups] == [1, 0] and lookups[0]["identity"] == value_hash("email", ANNA)
+    assert not any(instructions["instructions"] in str(entry.summary) or ANNA in str(entry.summary) for entry in audit_entries())

@@ -15,12 +15,24 @@ from privacydesk.connectors.base import Reported
 from privacydesk.connectors.webhook import SIGNATURE_HEADER
 from privacydesk.errors import Invalid
 from privacydesk.fulfilment import service
-from privacydesk.fulfilment.schemas import CallbackOut, ExecutionOut, ExportOut, LiftedOut, RestrictionOut, StepOut, TaskDoneIn, TaskOut
+from privacydesk.fulfilment.schemas import (
+    CallbackOut,
+    DirectiveOut,
+    DirectiveQuery,
+    ExecutionOut,
+    ExportOut,
+    LiftedOut,
+    RestrictionOut,
+    StepOut,
+    TaskDoneIn,
+    TaskOut,
+)
 from privacydesk.web.deps import DbSession
 
 tasks_router = protected_router(prefix="/tasks", tags=["manual tasks"])
 executions_router = protected_router(prefix="/requests", tags=["requests"])
 register_router = protected_router(prefix="/restrictions", tags=["restrictions"])
+directives_router = protected_router(prefix="/directives", tags=["restrictions"])
 # Authenticated by the signature of the system's own secret, not by a token: listed as public in auth.guard.
 callbacks_router = APIRouter(prefix="/connectors", tags=["connectors"])
 
@@ -104,6 +116,22 @@ def lift_restriction(restriction_id: int, session: DbSession, principal: Manager
     """Lift an entry: checks answer from the person's decisions again, and the person is mailed (Art. 18(3))."""
     entry, mailed = service.lift(session, restriction_id, actor=principal.actor)
     return LiftedOut.model_validate(entry).model_copy(update={"person_mailed": mailed})
+
+
+@directives_router.post("/search")
+def find_directives(body: DirectiveQuery, session: DbSession, principal: Manager) -> list[DirectiveOut]:
+    """The instructions for after death recorded under an identity (a trusted contact's enquiry); every lookup is audited."""
+    return [
+        DirectiveOut(
+            id=directive.id,
+            request_id=directive.request_id,
+            reference=reference,
+            instructions=directive.instructions,
+            trusted_contact=directive.trusted_contact,
+            recorded_at=directive.recorded_at,
+        )
+        for directive, reference in service.directives_for(session, body.type, body.value, actor=principal.actor)
+    ]
 
 
 def _execution(session: Session, request_id: int) -> ExecutionOut:

@@ -115,6 +115,24 @@ class RestrictionOut(BaseModel):
     lifted_by: str | None
 
 
+class DirectiveQuery(BaseModel):
+    """Whose instructions for after death to look up: one identity, as the person gave it (in the body, never in the address)."""
+
+    type: str = Field(min_length=1, max_length=40)
+    value: str = Field(min_length=1, max_length=320)
+
+
+class DirectiveOut(BaseModel):
+    """Instructions a person left for their data after their death (Art. 85 of the French Data Protection Act, and the like)."""
+
+    id: int
+    request_id: int
+    reference: str
+    instructions: str
+    trusted_contact: str | None
+    recorded_at: datetime
+
+
 class LiftedOut(RestrictionOut):
     """A lifted entry, and whether the person was mailed that their restriction is lifted (Art. 18(3)).
 

@@ -20,11 +20,12 @@ from privacydesk.db.base import utcnow
 from privacydesk.engine.results import delegated_json
 from privacydesk.errors import Conflict, Invalid, NotFound
 from privacydesk.fulfilment import delivery, exports
-from privacydesk.fulfilment.models import RequestExecution, RequestExport, RequestStep
+from privacydesk.fulfilment.models import RequestExecution, RequestExport, RequestStep, SubjectDirective
 from privacydesk.i18n import format_day
 from privacydesk.mail.service import queue_mail
 from privacydesk.requests import execution, states, verification
 from privacydesk.requests import service as requests
+from privacydesk.requests.identities import normalize, value_hash
 from privacydesk.requests.models import RequestStatus, SubjectRequest
 
 
@@ -127,6 +128,28 @@ def register(session: Session, *, lifted: bool = False) -> list[ConsentRestricti
     if not lifted:
         query = query.where(ConsentRestriction.lifted_at.is_(None))
     return list(session.scalars(query))
+
+
+def directives_for(session: Session, kind: str, value: str, *, actor: str) -> list[tuple[SubjectDirective, str]]:
+    """The instructions for after death recorded under this identity (compared as intake stores it), with their request's reference.
+
+    Every lookup is audited, with the identity's keyed hash and how many were found.
+    """
+    identity = value_hash(kind, normalize(kind, value))
+    found = session.execute(
+        select(SubjectDirective, SubjectRequest.reference)
+        .join(SubjectRequest, SubjectRequest.id == SubjectDirective.request_id)
+        .where(SubjectDirective.identity_hashes.contains([identity]))
+        .order_by(SubjectDirective.recorded_at)
+    ).all()
+    audit.record(
+        session,
+        actor=actor,
+        action="request.directives_read",
+        object_type="subject_directive",
+        summary={"identity": identity, "found": len(found)},
+    )
+    return [(directive, reference) for directive, reference in found]
 
 
 def lift(session: Session, restriction_id: int, *, actor: str, now: datetime | None = None) -> tuple[ConsentRestriction, bool]:

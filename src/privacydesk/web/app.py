@@ -98,6 +98,7 @@ def api_routers() -> list[APIRouter]:
         requests_api.router,
         fulfilment_api.executions_router,
         fulfilment_api.register_router,
+        fulfilment_api.directives_router,
         fulfilment_api.tasks_router,
         fulfilment_api.callbacks_router,
         fulfilment_pages.router,
