@@ -58,7 +58,12 @@ def test_reference_cycles_are_reported(make_policy: PolicyFactory) -> None:
 @pytest.mark.parametrize(
     ("kind", "identities", "corrections", "message"),
     [
-        ("deletion", {"email": "a@b.c"}, None, "unknown request type 'deletion'; expected one of: access, erasure, rectification"),
+        (
+            "deletion",
+            {"email": "a@b.c"},
+            None,
+            "unknown request type 'deletion'; expected one of: access, erasure, rectification, restriction, objection",
+        ),
         ("access", {"passport": "X1"}, None, "unknown identity type 'passport'; this policy recognises people by: email"),
         ("access", {"email": "  "}, None, "the email is empty"),
         ("access", {}, None, "give at least one identity"),

@@ -294,6 +294,43 @@ def test_a_request_waits_for_the_manual_task_and_the_webhooks_answer(shop: tuple
     assert history[-4:] == ["executing", "waiting_manual", "executing", "completed"]
 
 
+def test_a_restriction_is_handed_to_the_systems_that_carry_requests_out_themselves(shop: tuple[TestClient, Service]) -> None:
+    browser, service = shop
+    add_user()
+    _, token = issue_token(OWNER, {Permission.REQUESTS_READ, Permission.REQUESTS_MANAGE})
+    headers = {"Authorization": f"Bearer {token}"}
+    service.answers.append((200, {"status": "done", "collections": {"invoices": {"held": 2}}}))
+
+    reference = request_verified(browser, "restriction", "ana@example.fr", restriction_reason="accuracy_contested")
+
+    # The billing service is told what and why, and answers at once; the archivist gets a task; the register has its entry.
+    assert run_jobs_until_settled(reference) is RequestStatus.waiting_manual
+    (call,) = service.received
+    assert (call["body"]["action"], call["body"]["details"], call["body"]["identities"]) == (
+        "restriction",
+        {"reason": "accuracy_contested"},
+        {"email": ["ana@example.fr"]},
+    )
+    (task,) = browser.get("/api/v1/tasks", headers=headers).json()
+    assert (task["system"], task["kind"]) == ("archive", "restriction")
+    assert "Restrict the processing" in task["instructions"] and "ground: accuracy_contested" in task["instructions"]
+    (entry,) = browser.get("/api/v1/restrictions", headers=headers).json()
+    assert (entry["reason"], entry["reference"]) == ("restriction", reference)
+
+    assert browser.post(f"/api/v1/tasks/{task['id']}/done", json={}, headers=headers).status_code == 200
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    # The service's answer was recorded while the archive's task waited: the resumed run does not ask it again.
+    assert len(service.received) == 1
+    result = execution(reference).result
+    assert result is not None and result["restrict"] == {"restricted": 1}
+    assert sorted((item["system"], item["status"]) for item in result["delegated"]) == [("archive", "done"), ("billing", "done")]
+    # The shop's own rows are kept as they were: the register is what its processing is held to.
+    shop_db = create_engine(os.environ["SHOP_DB_URL"])
+    with shop_db.connect() as c:
+        assert [row.email for row in c.execute(text("SELECT email FROM customer ORDER BY id"))] == ["ana@example.fr", "ion@example.fr"]
+    shop_db.dispose()
+
+
 def test_systems_that_do_not_match_the_policy_fail_the_request_and_change_nothing(shop: tuple[TestClient, Service]) -> None:
     browser, _ = shop
     shop_db = create_engine(os.environ["SHOP_DB_URL"])

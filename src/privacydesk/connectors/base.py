@@ -20,7 +20,8 @@ from privacydesk.policy.models import FieldErase
 
 Key = int | str
 Row = dict[str, Any]
-RequestKind = Literal["access", "erasure", "rectification"]
+# Restriction and objection reach only delegating systems: the platform's register is what row systems are held to.
+RequestKind = Literal["access", "erasure", "rectification", "restriction", "objection"]
 # Keys or values per statement: large enough that a person's rows take one statement per
 # collection, small enough for every database's parameter limit.
 BATCH = 1000
@@ -142,6 +143,8 @@ class Delegation:
     corrections: Mapping[str, str] = field(default_factory=dict)
     # Where the system may post its answer later; None when the caller waits for the answer.
     callback: str | None = None
+    # What a restriction or objection asks: the restriction's ground, the activities objected to (or direct marketing).
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ _WHAT = {
     "access": "Export every record of the person below from these collections and attach the export",
     "erasure": "Delete (or anonymise, as the policy says) every record of the person below in these collections, except records under a legal hold",
     "rectification": "Correct the records of the person below in these collections",
+    "restriction": "Restrict the processing of the person's records below in these collections (Art. 18 GDPR): keep them, use them"
+    " for nothing but storage and legal claims until the privacy team lifts the restriction",
+    "objection": "Stop processing the person's records below in these collections for what they objected to (Art. 21 GDPR)",
 }
 
 
@@ -59,6 +62,12 @@ def instructions(order: Delegation) -> str:
     lines = [f"{_WHAT[order.kind]} (system {order.system}: {', '.join(order.collections) or 'all records'})."]
     lines.extend(f"- {kind}: {', '.join(values)}" for kind, values in order.identities.items())
     lines.extend(f"- set {category} to: {value}" for category, value in order.corrections.items())
+    if order.details.get("reason"):
+        lines.append(f"- ground: {order.details['reason']}")
+    if order.details.get("direct_marketing"):
+        lines.append("- objected to: direct marketing (every form of it)")
+    if order.details.get("activities"):
+        lines.append(f"- objected to: {', '.join(order.details['activities'])}")
     lines.append("Mark the task done when finished.")
     return "\n".join(lines)
 

@@ -91,6 +91,7 @@ def payload(order: Delegation) -> bytes:
         "collections": list(order.collections),
         "identities": {kind: list(values) for kind, values in order.identities.items()},
         "corrections": dict(order.corrections),
+        "details": dict(order.details),
         "callback": order.callback,
     }
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

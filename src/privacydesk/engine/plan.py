@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from privacydesk.connectors.base import RequestKind
 from privacydesk.connectors.registry import connector_class
 from privacydesk.errors import Invalid
 from privacydesk.policy.models import Collection, Policy
 
-KINDS: tuple[RequestKind, ...] = ("access", "erasure", "rectification")
+KINDS: tuple[RequestKind, ...] = ("access", "erasure", "rectification", "restriction", "objection")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Plan:
     delegated: tuple[str, ...]
     # Collections no identity or reference leads to: they cannot hold a findable person's rows.
     unreachable: tuple[str, ...] = field(default=())
+    # What a restriction or objection asks, handed to delegating systems with it.
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     def node(self, node_id: str) -> Node:
         """The node `system.collection`."""
@@ -86,6 +89,7 @@ def plan_request(
     *,
     corrections: Mapping[str, str] | None = None,
     reference: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Check the request against the policy and order the collections it touches; Invalid on any problem."""
     if kind not in KINDS:
@@ -102,7 +106,9 @@ def plan_request(
         ordered, skipped = _order(system_name, system.collections)
         nodes.extend(ordered)
         unreachable.extend(f"{system_name}.{name}" for name in skipped)
-    return Plan(policy, kind, given, fixes, reference or uuid.uuid4().hex, tuple(nodes), tuple(delegated), tuple(unreachable))
+    return Plan(
+        policy, kind, given, fixes, reference or uuid.uuid4().hex, tuple(nodes), tuple(delegated), tuple(unreachable), dict(details or {})
+    )
 
 
 def _identities(policy: Policy, identities: Mapping[str, str | Iterable[str]]) -> dict[str, tuple[str, ...]]:

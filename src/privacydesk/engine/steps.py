@@ -140,6 +140,7 @@ def execute(plan: Plan, step: Step, connectors: Connectors, *, callback: str | N
             identities=step.identities,
             corrections=plan.corrections,
             callback=callback,
+            details=plan.details,
         )
         return Outcome(step, delegated=connector.delegate(order))
     assert step.collection is not None

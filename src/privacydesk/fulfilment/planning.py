@@ -6,7 +6,8 @@ outline of what the plan expects (rows found, holds with their basis and end). A
 keeps every row a standing staff legal hold covers (retention.holds), and names that hold (its
 reason, who placed it, its end) next to the policy's holds. Restriction, objection, consent
 withdrawal and instructions for after death change only the platform's own tables: one step,
-executed in the transaction that records its completion. The registers name people by e-mail
+executed in the transaction that records its completion; a restriction or an objection is also
+handed to every delegating system (webhook, manual). The registers name people by e-mail
 address and account id: a request naming neither (a phone number alone) first finds them in the
 person's rows, read-only, and its step carries them.
 """
@@ -36,6 +37,9 @@ ENGINE_KINDS: dict[RequestType, RequestKind] = {
     RequestType.portability: "access",
     RequestType.erasure: "erasure",
     RequestType.rectification: "rectification",
+    # On the platform's register, and handed over to the systems that carry requests out themselves.
+    RequestType.restriction: "restriction",
+    RequestType.objection: "objection",
 }
 # Identity types the consent service and its restriction register name people by, and the key kind of each.
 REGISTER_KINDS = {"email": "email", "account_id": "account"}
@@ -80,7 +84,14 @@ def identities_of(request: SubjectRequest) -> dict[str, list[str]]:
 def engine_plan(policy: Policy, request: SubjectRequest) -> Plan:
     """The engine's plan of a request; the same every time for the same request, so a resumed run rebuilds it."""
     corrections = {item["category"]: item["value"] for item in request.details.get("corrections", [])}
-    return plan_request(policy, ENGINE_KINDS[request.type], identities_of(request), corrections=corrections, reference=request.reference)
+    details: dict[str, Any] = {}
+    if request.type is RequestType.restriction:
+        details = {"reason": request.details.get("restriction_reason")}
+    elif request.type is RequestType.objection:
+        details = dict(request.details.get("objection", {}))
+    return plan_request(
+        policy, ENGINE_KINDS[request.type], identities_of(request), corrections=corrections, reference=request.reference, details=details
+    )
 
 
 def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now: datetime, standing: Sequence[LegalHold] = ()) -> Planned:
@@ -90,9 +101,7 @@ def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now
     transaction; an erasure keeps the rows they cover.
     """
     if request.type in PLATFORM_ACTIONS:
-        action = PLATFORM_ACTIONS[request.type]
-        payload = {"identities": _register_identities(policy, request, connectors)} if action != "record" else {}
-        return Planned([PlannedStep(f"{request.type.value}/platform/*/{action}/0000", action, payload=payload)], {})
+        return _on_registers(policy, request, connectors)
     engine = engine_plan(policy, request)
     # An access reads whole rows while locating them: its exports need no statement of their own.
     located = prepare(engine, connectors, every_column=engine.kind == "access")
@@ -128,6 +137,23 @@ def plan(policy: Policy, request: SubjectRequest, connectors: Connectors, *, now
         ],
         outline,
     )
+
+
+def _on_registers(policy: Policy, request: SubjectRequest, connectors: Connectors) -> Planned:
+    """The platform action, and for a restriction or objection a hand-over to every system that carries requests out itself."""
+    action = PLATFORM_ACTIONS[request.type]
+    step_id = f"{request.type.value}/platform/*/{action}/0000"
+    if action == "record":
+        return Planned([PlannedStep(step_id, action)], {})
+    found = _register_identities(policy, request, connectors)
+    steps = [PlannedStep(step_id, action, payload={"identities": found})]
+    if request.type in ENGINE_KINDS:
+        identities = identities_of(request)
+        for kind, values in found.items():
+            identities[kind] = list(dict.fromkeys([*identities.get(kind, []), *values]))
+        handed = delegation_steps(engine_plan(policy, request), identities)
+        steps.extend(PlannedStep(step.id, step.action, step.system, None, step.to_dict()) for step in handed)
+    return Planned(steps, {})
 
 
 def _register_identities(policy: Policy, request: SubjectRequest, connectors: Connectors) -> dict[str, list[str]]:

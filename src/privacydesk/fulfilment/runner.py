@@ -392,7 +392,8 @@ def _execute(current: _Run) -> None:
             if pause and any(step.position == pause for step in group):
                 log.warning("pausing after the effect of a group of steps, as %s asks", PAUSE_ENV, extra={"step": pause})
                 time.sleep(3600)
-            if not upcoming and all(outcome.status == "done" for _, outcome in done):
+            # The last group's outcome is recorded by the finish, unless the request is left waiting instead of finishing.
+            if not upcoming and not current.waiting and all(outcome.status == "done" for _, outcome in done):
                 current.unrecorded = done
                 continue
             with recorded() as session:
