@@ -156,6 +156,21 @@ def test_a_duplicate_returns_the_open_request_and_says_so(browser: TestClient, m
     assert _count() == 3
 
 
+def test_a_repeat_naming_fewer_of_the_identities_is_the_same_request_one_naming_more_is_new(
+    browser: TestClient, make_policy: PolicyFactory
+) -> None:
+    publish(make_policy)
+    both = [{"type": "email", "value": ANIA}, {"type": "account_id", "value": "A-17"}]
+    first = make(browser, body("erasure", identities=both))
+
+    fewer = make(browser, body("erasure", identities=[{"type": "email", "value": ANIA.upper()}]), 200)
+    assert (fewer["duplicate"], fewer["reference"]) == (True, first["reference"])
+    assert _count() == 1
+    # Naming another identity besides: the open request would not look for it, so this one is new.
+    more = make(browser, body("erasure", identities=[*both, {"type": "account_id", "value": "B-2"}]))
+    assert more["duplicate"] is False and _count() == 2
+
+
 def test_a_duplicate_of_a_verified_request_hands_out_no_token(browser: TestClient, make_policy: PolicyFactory) -> None:
     publish(make_policy)
     add_user()

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from hmac import compare_digest
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,7 +97,8 @@ def submit(
         raise Invalid(f"this organisation verifies requests with a code sent to your {channel}: give your {channel}")
 
     key = identities.set_key(pairs)
-    existing = _open_duplicate(session, intake.type, key)
+    hashes = [identities.value_hash(kind, value) for kind, value in pairs]
+    existing = _open_duplicate(session, intake.type, key, hashes)
     if existing is not None:
         return _duplicate(session, existing, policy, intake=intake, actor=actor, vouched_by=vouched_by, client=client, now=now)
     deadline = deadlines.due_date(received_at, policy.requests.deadline)
@@ -122,8 +123,8 @@ def submit(
         created_at=now,
         updated_at=now,
         identities=[
-            RequestIdentity(type=kind, value=value, value_hash=identities.value_hash(kind, value), verified=vouched_by is not None)
-            for kind, value in pairs
+            RequestIdentity(type=kind, value=value, value_hash=value_hash, verified=vouched_by is not None)
+            for (kind, value), value_hash in zip(pairs, hashes, strict=True)
         ],
     )
     try:
@@ -132,7 +133,7 @@ def submit(
             session.flush()
     except IntegrityError:
         # The same request arrived at the same moment through another call: that one is the request.
-        existing = _open_duplicate(session, intake.type, key)
+        existing = _open_duplicate(session, intake.type, key, hashes)
         if existing is None:
             raise
         return _duplicate(session, existing, policy, intake=intake, actor=actor, vouched_by=vouched_by, client=client, now=now)
@@ -292,11 +293,28 @@ def _after_verification(session: Session, request: SubjectRequest, *, now: datet
     execution.schedule(session, request)
 
 
-def _open_duplicate(session: Session, request_type: RequestType, key: str) -> SubjectRequest | None:
+def _open_duplicate(session: Session, request_type: RequestType, key: str, hashes: list[str]) -> SubjectRequest | None:
+    """The open request of this type naming these identities, or all of them among more (a repeat that names fewer)."""
     query = select(SubjectRequest).where(
         SubjectRequest.type == request_type, SubjectRequest.identity_key == key, SubjectRequest.status.in_(OPEN_STATUSES)
     )
-    return session.scalars(query.with_for_update()).first()
+    same = session.scalars(query.with_for_update()).first()
+    if same is not None:
+        return same
+    covering = session.scalar(
+        select(RequestIdentity.request_id)
+        .join(SubjectRequest, SubjectRequest.id == RequestIdentity.request_id)
+        .where(SubjectRequest.type == request_type, SubjectRequest.status.in_(OPEN_STATUSES), RequestIdentity.value_hash.in_(hashes))
+        .group_by(RequestIdentity.request_id)
+        .having(func.count(distinct(RequestIdentity.value_hash)) == len(set(hashes)))
+        .order_by(RequestIdentity.request_id)
+        .limit(1)
+    )
+    if covering is None:
+        return None
+    return session.scalars(
+        select(SubjectRequest).where(SubjectRequest.id == covering, SubjectRequest.status.in_(OPEN_STATUSES)).with_for_update()
+    ).first()
 
 
 def _duplicate(
