@@ -87,6 +87,8 @@ def test_erasure_prints_what_was_deleted_and_what_holds_keep(imou: Any) -> None:
     assert "held" in held
     tax = next(line for line in lines if "hold tax_records" in line)
     assert "legal_obligation, Ordynacja podatkowa, art. 86 § 1, i ustawa o VAT, art. 112; 5 years from issued_at; until 20" in tax
+    # What it cannot see is said, on standard error.
+    assert "staff legal holds and the restriction register are kept in the platform's database and are not consulted" in result.stderr
     with imou.connect() as c:
         assert c.execute(text("SELECT COUNT(*) FROM users WHERE id = :u"), {"u": uid}).scalar_one() == 0
 

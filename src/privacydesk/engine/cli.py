@@ -198,7 +198,15 @@ def _echo_found(policy: Policy, plan: Plan) -> None:
             typer.echo(f"  {node_id:<44} {len(found.rows)}")
 
 
+# Said with every change the command makes: what only the platform knows is not consulted.
+_PLATFORM_ONLY = (
+    "note: staff legal holds and the restriction register are kept in the platform's database and are not consulted here;"
+    " for someone they may cover, make the request through the platform"
+)
+
+
 def _echo_erasure(result: ErasureResult) -> None:
+    typer.echo(_PLATFORM_ONLY, err=True)
     typer.echo(f"erasure{' (dry run: nothing changed)' if result.dry_run else ''}:")
     if not any(item.touched for item in result.collections) and not result.delegated:
         typer.echo("  nothing found for these identities")
@@ -229,6 +237,7 @@ def _echo_erasure(result: ErasureResult) -> None:
 
 
 def _echo_rectification(result: RectificationResult) -> None:
+    typer.echo(_PLATFORM_ONLY, err=True)
     typer.echo(f"rectification{' (dry run: nothing changed)' if result.dry_run else ''}:")
     for item in result.collections:
         line = f"  {item.system}.{item.collection:<36} {item.rectified} row(s) {'to correct' if result.dry_run else 'corrected'}"
