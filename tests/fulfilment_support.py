@@ -19,13 +19,14 @@ from dateutil.relativedelta import relativedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, select, text
 
+from privacydesk.auth.permissions import Permission
 from privacydesk.db.engine import transaction
 from privacydesk.fulfilment import pools
 from privacydesk.fulfilment.models import RequestExecution, RequestExport
 from privacydesk.policy.loader import load_policy
 from privacydesk.requests.models import RequestStatus
 from privacydesk.versions import service as versions
-from tests.auth_support import configure
+from tests.auth_support import OWNER, add_user, configure, issue_token
 from tests.dsr_support import ENV, LOCALES, appkit
 from tests.jobs_support import work_until
 from tests.requests_support import last_code, make, stored
@@ -117,6 +118,17 @@ def request_verified(browser: TestClient, kind: str, email: str, *, language: st
     )
     assert answer.status_code == 200, answer.text
     return str(receipt["reference"])
+
+
+def request_vouched(browser: TestClient, kind: str, identities: list[dict[str, str]], **details: Any) -> str:
+    """Submit a request the company's app vouches for (verified at once, as a phone number alone may be); return its reference."""
+    add_user()
+    _, app = issue_token(OWNER, {Permission.REQUESTS_SUBMIT_VERIFIED})
+    created = browser.post(
+        "/api/v1/requests/verified", json={"type": kind, "identities": identities, **details}, headers={"Authorization": f"Bearer {app}"}
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["request"]["reference"])
 
 
 def run_jobs_until_settled(reference: str, timeout: float = 60) -> RequestStatus:

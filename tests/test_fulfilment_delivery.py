@@ -36,6 +36,7 @@ from tests.fulfilment_support import (
     export_of,
     module_postgres_url,
     request_verified,
+    request_vouched,
     run_jobs_until_settled,
     start_platform,
     zip_contents,
@@ -121,15 +122,7 @@ def test_a_person_verified_by_phone_alone_is_texted_the_result_and_downloads_wit
 ) -> None:
     texts = Texts()
     monkeypatch.setattr(sms, "sender", lambda: texts)
-    phone = candidates(imou)[1][1]
-    add_user()
-    _, app = issue_token(OWNER, {Permission.REQUESTS_SUBMIT_VERIFIED})
-    created = browser.post(
-        "/api/v1/requests/verified",
-        json={"type": "access", "identities": [{"type": "phone", "value": phone}], "language": "pl"},
-        headers={"Authorization": f"Bearer {app}"},
-    )
-    reference = created.json()["request"]["reference"]
+    reference = request_vouched(browser, "access", [{"type": "phone", "value": candidates(imou)[1][1]}], language="pl")
     assert run_jobs_until_settled(reference) is RequestStatus.completed
     work_until(lambda: bool(texts.sent))
 

@@ -20,7 +20,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from privacydesk.auth.permissions import Permission
 from privacydesk.consent import checks
 from privacydesk.consent.models import ConsentRestriction
 from privacydesk.consent.service import Decision, record_decision
@@ -28,7 +27,6 @@ from privacydesk.consent.subjects import parse
 from privacydesk.db.engine import transaction
 from privacydesk.requests.models import RequestStatus
 from privacydesk.retention import holds
-from tests.auth_support import OWNER, add_user, issue_token
 from tests.dsr_support import snapshot
 from tests.fulfilment_support import (
     example_database,
@@ -38,6 +36,7 @@ from tests.fulfilment_support import (
     module_mariadb_url,
     module_postgres_url,
     request_verified,
+    request_vouched,
     run_jobs_until_settled,
     start_platform,
     zip_contents,
@@ -322,15 +321,7 @@ def test_a_restriction_naming_a_phone_number_alone_is_entered_under_the_address_
     email, phone, uid = people[len(people) // 2]
     with transaction() as session:
         record_decision(session, Decision(parse(f"email:{email}"), {"ux_plan": True}, "api", "app"), actor="test")
-    add_user()
-    _, app = issue_token(OWNER, {Permission.REQUESTS_SUBMIT_VERIFIED})
-    created = browser.post(
-        "/api/v1/requests/verified",
-        json={"type": "restriction", "identities": [{"type": "phone", "value": phone}], "restriction_reason": "unlawful_processing"},
-        headers={"Authorization": f"Bearer {app}"},
-    )
-    assert created.status_code == 201, created.text
-    reference = created.json()["request"]["reference"]
+    reference = request_vouched(browser, "restriction", [{"type": "phone", "value": phone}], restriction_reason="unlawful_processing")
 
     assert run_jobs_until_settled(reference) is RequestStatus.completed
     # The account row the number finds holds the address and the account id the registers know the person by.
