@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, DateTime, String, bindparam, func, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from privacydesk.config import get_settings
@@ -507,35 +507,33 @@ def _mark_running(session: Session, group: list[_Pending]) -> None:
 
 
 def _record(session: Session, done: list[tuple[_Pending, _Done]], upcoming: list[_Pending]) -> None:
-    """Record a group's outcomes (one statement per step, sent together) and mark the next group running."""
-    now = utcnow()
+    """Record a group's outcomes (one statement for all its steps) and mark the next group running."""
+    now = utcnow().isoformat()
     outcomes = [
         {
-            "step": step.id,
-            "outcome": outcome.status,
-            "rows": outcome.count,
+            "id": step.id,
+            "status": outcome.status,
+            "found": outcome.count,
             "stored": outcome.result,
             "task": outcome.task.id if outcome.task is not None else None,
             "finished": now if outcome.status == "done" else None,
         }
         for step, outcome in done
     ]
-    session.connection().execute(_RECORDED, outcomes)
+    session.connection().execute(_RECORDED, {"outcomes": json.dumps(outcomes)})
     if upcoming:
         _mark_running(session, upcoming)
 
 
-# One step's outcome; executed for all the steps of a group at once (psycopg pipelines an executemany).
-_RECORDED = (
-    update(RequestStep)
-    .where(RequestStep.id == bindparam("step"))
-    .values(
-        status=bindparam("outcome"),
-        count=bindparam("rows"),
-        result=bindparam("stored", type_=JSONB(none_as_null=True)),
-        task_id=func.coalesce(bindparam("task", type_=String()), RequestStep.task_id),
-        finished_at=bindparam("finished", type_=DateTime(timezone=True)),
-    )
+# A group's outcomes, one row each; one constant text however many steps (a JSON null result is stored as NULL).
+_RECORDED = text(
+    """
+    UPDATE request_steps SET status = done.status, count = done.found, result = done.stored,
+        task_id = coalesce(done.task, request_steps.task_id), finished_at = done.finished
+    FROM jsonb_to_recordset(CAST(:outcomes AS jsonb)) AS done(id bigint, status text, found integer, stored jsonb, task text,
+        finished timestamptz)
+    WHERE request_steps.id = done.id
+    """
 )
 
 

@@ -51,8 +51,12 @@ def executor_for(request_type: RequestType) -> Executor | None:
     if request_type in _registered:
         return _registered[request_type]
     point = _installed().get(request_type.value)
-    if point is None:
-        return None
+    return _loaded(point) if point is not None else None
+
+
+@cache
+def _loaded(point: EntryPoint) -> Executor:
+    # Once per process: loading an entry point imports its module and looks its object up every time.
     loaded: Executor = point.load()
     return loaded
 

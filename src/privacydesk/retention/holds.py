@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import DateTime, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from privacydesk.audit import service as audit
@@ -107,11 +107,20 @@ def release(session: Session, hold_id: int, *, actor: str, now: datetime | None 
 
 def listed(session: Session, *, include_ended: bool = False, now: datetime | None = None) -> list[LegalHold]:
     """Holds, newest first: those standing at `now`, or all of them."""
-    statement = select(LegalHold).order_by(LegalHold.id.desc())
-    if not include_ended:
-        moment = now or utcnow()
-        statement = statement.where(LegalHold.released_at.is_(None), or_(LegalHold.ends_at.is_(None), LegalHold.ends_at > moment))
-    return list(session.scalars(statement))
+    if include_ended:
+        return list(session.scalars(select(LegalHold).order_by(LegalHold.id.desc())))
+    return list(session.scalars(_STANDING, {"now": now or utcnow()}))
+
+
+# Built once: every erasure and rectification reads the standing holds as it starts.
+_STANDING = (
+    select(LegalHold)
+    .where(
+        LegalHold.released_at.is_(None),
+        or_(LegalHold.ends_at.is_(None), LegalHold.ends_at > bindparam("now", type_=DateTime(timezone=True))),
+    )
+    .order_by(LegalHold.id.desc())
+)
 
 
 def resolve(holds: Sequence[LegalHold], policy: Policy, connectors: Connectors) -> HeldKeys:
