@@ -386,7 +386,7 @@ def _execute(current: _Run) -> None:
                     request = session.get(SubjectRequest, current.request.id, options=_LIGHT)
                     assert request is not None
                     performed = actions.perform(session, group[0].action, request, current.policy, found=group[0].payload)
-                    _record(session, [(group[0], _Done("done", 0, performed))], upcoming)
+                    _record(session, current.request.id, [(group[0], _Done("done", 0, performed))], upcoming)
                 continue
             done = _effect(current, group)
             if pause and any(step.position == pause for step in group):
@@ -397,7 +397,7 @@ def _execute(current: _Run) -> None:
                 current.unrecorded = done
                 continue
             with recorded() as session:
-                _record(session, done, upcoming)
+                _record(session, current.request.id, done, upcoming)
                 for _, outcome in done:
                     if outcome.status == "waiting":
                         _waiting(session, current, outcome.task)
@@ -506,7 +506,7 @@ def _mark_running(session: Session, group: list[_Pending]) -> None:
     )
 
 
-def _record(session: Session, done: list[tuple[_Pending, _Done]], upcoming: list[_Pending]) -> None:
+def _record(session: Session, request_id: int, done: list[tuple[_Pending, _Done]], upcoming: list[_Pending]) -> None:
     """Record a group's outcomes (one statement for all its steps) and mark the next group running."""
     now = utcnow().isoformat()
     outcomes = [
@@ -520,19 +520,20 @@ def _record(session: Session, done: list[tuple[_Pending, _Done]], upcoming: list
         }
         for step, outcome in done
     ]
-    session.connection().execute(_RECORDED, {"outcomes": json.dumps(outcomes)})
+    session.connection().execute(_RECORDED, {"request_id": request_id, "outcomes": json.dumps(outcomes)})
     if upcoming:
         _mark_running(session, upcoming)
 
 
-# A group's outcomes, one row each; one constant text however many steps (a JSON null result is stored as NULL).
+# A group's outcomes, one row each; one constant text however many steps (a JSON null result is stored as NULL). The
+# request's id lets the steps be found by index: the planner expects a hundred rows from the function and would scan the table.
 _RECORDED = text(
     """
     UPDATE request_steps SET status = done.status, count = done.found, result = done.stored,
         task_id = coalesce(done.task, request_steps.task_id), finished_at = done.finished
     FROM jsonb_to_recordset(CAST(:outcomes AS jsonb)) AS done(id bigint, status text, found integer, stored jsonb, task text,
         finished timestamptz)
-    WHERE request_steps.id = done.id
+    WHERE request_steps.request_id = :request_id AND request_steps.id = done.id
     """
 )
 
@@ -550,7 +551,7 @@ def _finish(current: _Run) -> None:
         if request is None or request.status not in _UNDER_WAY:
             return
         if current.unrecorded:
-            _record(session, current.unrecorded, [])
+            _record(session, request.id, current.unrecorded, [])
         steps = list(session.scalars(select(RequestStep).where(RequestStep.request_id == request.id).order_by(RequestStep.position)))
         _complete(session, current, request, steps)
 
