@@ -38,9 +38,9 @@ from privacydesk.requests.models import RequestType, SubjectRequest
 from privacydesk.requests.service import policy_for
 
 SIGNATURE_HEADER = "X-Privacydesk-Signature"
-TEXT_RESULT_TASK = "fulfilment.text_result"
 KEY_HEADER = "X-Privacydesk-Key-Id"
 TIMEOUT_SECONDS = 30.0
+TEXT_RESULT_TASK = "fulfilment.text_result"
 
 
 def notify(session: Session, request: SubjectRequest, policy: Policy, result: dict[str, Any], export: RequestExport | None) -> bool:
