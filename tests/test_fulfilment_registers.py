@@ -189,3 +189,26 @@ def test_instructions_for_after_death_are_recorded_and_acknowledged(browser: Tes
     lookups = [entry.summary for entry in audit_entries() if entry.action == "request.directives_read"]
     assert [summary["found"] for summary in lookups] == [1, 0] and lookups[0]["identity"] == value_hash("email", ANNA)
     assert not any(instructions["instructions"] in str(entry.summary) or ANNA in str(entry.summary) for entry in audit_entries())
+
+
+def test_an_objection_to_legitimate_interests_enters_each_activity_in_the_register(browser: TestClient) -> None:
+    # Security logging and service improvement rest on legitimate interests: no consent serves them.
+    reference = request_verified(browser, "objection", ANNA, objection={"activities": ["service_improvement", "security_logging"]})
+
+    assert run_jobs_until_settled(reference) is RequestStatus.completed
+    add_user()
+    _, token = issue_token(OWNER, {Permission.REQUESTS_READ, Permission.REQUESTS_MANAGE})
+    headers = {"Authorization": f"Bearer {token}"}
+    entries = browser.get("/api/v1/restrictions", headers=headers).json()
+    assert sorted((entry["activity"], entry["purpose"], entry["reason"]) for entry in entries) == [
+        ("security_logging", None, "objection"),
+        ("service_improvement", None, "objection"),
+    ]
+    # An activity's entry leaves the person's consents as they were.
+    assert set(_answers().values()) == {"given"}
+    record = execution(reference).result
+    assert record is not None and record["object"]["restricted"] == 2
+    assert record["object"]["activities"] == ["security_logging", "service_improvement"]
+    lifted = browser.post(f"/api/v1/restrictions/{entries[0]['id']}/lift", headers=headers)
+    assert lifted.status_code == 200 and lifted.json()["person_mailed"] is False
+    assert len(browser.get("/api/v1/restrictions", headers=headers).json()) == 1

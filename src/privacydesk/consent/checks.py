@@ -30,7 +30,8 @@ SELECT asked.n, latest.number AS latest_number, latest.hash AS latest_hash, k.pe
        (SELECT max(r.version_number) FROM consent_revisions r WHERE r.purpose = asked.purpose) AS revised_in,
        st.state, st.method, st.record_id, st.expires_at, st.policy_version_number,
        EXISTS (SELECT 1 FROM consent_restrictions x
-               WHERE x.person_id = k.person_id AND x.lifted_at IS NULL AND (x.purpose IS NULL OR x.purpose = asked.purpose)) AS restricted
+               WHERE x.person_id = k.person_id AND x.lifted_at IS NULL AND x.activity IS NULL
+                 AND (x.purpose IS NULL OR x.purpose = asked.purpose)) AS restricted
 FROM latest CROSS JOIN {asked}
 LEFT JOIN consent_subjects k ON k.key = asked.key
 LEFT JOIN consent_states st ON st.person_id = k.person_id AND st.purpose = asked.purpose

@@ -133,6 +133,7 @@ class ConsentRestriction(Base):
     __tablename__ = "consent_restrictions"
     __table_args__ = (
         CheckConstraint("reason IN ('restriction', 'objection')", name="reason"),
+        CheckConstraint("activity IS NULL OR purpose IS NULL", name="one_scope"),
         Index("ix_consent_restrictions_active", "person_id", postgresql_where="lifted_at IS NULL"),
     )
 
@@ -141,6 +142,8 @@ class ConsentRestriction(Base):
     subject_key: Mapped[str] = mapped_column(String(300))
     # None: every purpose.
     purpose: Mapped[str | None] = mapped_column(String(64))
+    # An objection to one activity of the policy (no consent serves it): checks of purposes are left to their own entries.
+    activity: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(20))
     # What asked for it, e.g. a data-subject request id.
     reference: Mapped[str | None] = mapped_column(String(200))

@@ -16,21 +16,40 @@ from privacydesk.consent.models import ConsentRestriction
 from privacydesk.consent.published import latest
 from privacydesk.consent.subjects import SubjectKey
 from privacydesk.db.base import utcnow
-from privacydesk.errors import NotFound
+from privacydesk.errors import Invalid, NotFound
 
 Reason = Literal["restriction", "objection"]
 
 
 def restrict(
-    session: Session, subject: SubjectKey, *, reason: Reason, actor: str, purpose: str | None = None, reference: str | None = None
+    session: Session,
+    subject: SubjectKey,
+    *,
+    reason: Reason,
+    actor: str,
+    purpose: str | None = None,
+    activity: str | None = None,
+    reference: str | None = None,
 ) -> ConsentRestriction:
-    """Make checks for the person answer "restricted" (for one purpose, or all when `purpose` is None) until lifted."""
+    """Make checks for the person answer "restricted" (for one purpose, or all when `purpose` is None) until lifted.
+
+    With `activity`, an objection to that activity of the policy is entered instead: it stands in the register (for
+    the team and the company's systems to honour) and leaves the checks of purposes to their own entries.
+    """
     if purpose is not None:
         latest(session).purpose(purpose)
+    if activity is not None and (purpose is not None or activity not in latest(session).policy.activities):
+        raise Invalid(f"an objection names one activity of the published policy, not {activity[:80]!r}")
     person_id = persons.lock(session, subject.stored, create=True)
     assert person_id is not None
     restriction = ConsentRestriction(
-        person_id=person_id, subject_key=subject.stored, purpose=purpose, reason=reason, reference=reference, created_by=actor
+        person_id=person_id,
+        subject_key=subject.stored,
+        purpose=purpose,
+        activity=activity,
+        reason=reason,
+        reference=reference,
+        created_by=actor,
     )
     session.add(restriction)
     session.flush()
@@ -40,7 +59,7 @@ def restrict(
         action="consent.restricted",
         object_type="consent_restriction",
         object_id=str(restriction.id),
-        summary={"reason": reason, "purpose": purpose or "all", "reference": reference},
+        summary={"reason": reason, "purpose": purpose or "all", "activity": activity, "reference": reference},
     )
     return restriction
 

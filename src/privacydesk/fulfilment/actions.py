@@ -5,7 +5,9 @@ account ids name the person there, or, for a request naming neither, those its p
 the person's rows (the step's payload). A restriction (Art. 18) or an objection (Art. 21) is entered in
 the consent service's restriction register, so every consent check for the person answers
 "restricted"; an objection to direct marketing (absolute, Art. 21(3)) also withdraws every consent
-to a marketing purpose, and a consent withdrawal withdraws the consents named.
+to a marketing purpose, an objection to named activities restricts the consents that serve them
+and enters each activity in the register (most rest on legitimate interests, which no consent
+serves), and a consent withdrawal withdraws the consents named.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ def perform(session: Session, action: str, request: SubjectRequest, policy: Poli
     keys = subject_keys(request, (found or {}).get("identities", {}))
     if action == "restrict":
         return {"restricted": _restrict(session, request, keys, None, "restriction")}
-    # Consent is checked against the latest published policy: purposes it dropped have nothing left to withdraw.
-    current = set(latest(session).purposes)
+    # Consent is checked against the latest published policy: purposes (and activities) it dropped have nothing left to end.
+    published = latest(session)
+    current = set(published.purposes)
     if action == "object":
-        return _object(session, request, keys, policy, current)
+        return _object(session, request, keys, policy, current, set(published.policy.activities))
     if action == "withdraw":
         purposes = [purpose for purpose in request.details.get("consents", []) if purpose in current]
         return {"withdrawn": _withdraw(session, request, keys, purposes)}
@@ -87,7 +90,9 @@ def marketing_consents(policy: Policy) -> list[str]:
     ]
 
 
-def _object(session: Session, request: SubjectRequest, keys: list[SubjectKey], policy: Policy, current: set[str]) -> dict[str, Any]:
+def _object(
+    session: Session, request: SubjectRequest, keys: list[SubjectKey], policy: Policy, current: set[str], activities_now: set[str]
+) -> dict[str, Any]:
     objection = request.details.get("objection", {})
     activities = set(objection.get("activities", []))
     purposes = marketing_consents(policy) if objection.get("direct_marketing") else []
@@ -95,20 +100,34 @@ def _object(session: Session, request: SubjectRequest, keys: list[SubjectKey], p
     purposes = [purpose for purpose in purposes if purpose in current]
     withdrawn = _withdraw(session, request, keys, purposes)
     restricted = sum(_restrict(session, request, keys, purpose, "objection") for purpose in purposes)
-    return {"purposes": purposes, "withdrawn": withdrawn, "restricted": restricted, "activities": sorted(activities)}
+    # Each activity objected to stands in the register too, whether or not a consent serves it (legitimate interests).
+    entered = sum(_restrict(session, request, keys, None, "objection", activity=name) for name in sorted(activities & activities_now))
+    return {"purposes": purposes, "withdrawn": withdrawn, "restricted": restricted + entered, "activities": sorted(activities)}
 
 
-def _restrict(session: Session, request: SubjectRequest, keys: list[SubjectKey], purpose: str | None, reason: restrictions.Reason) -> int:
-    """Enter the restriction for every key of the person, once; return how many entries were made."""
+def _restrict(
+    session: Session,
+    request: SubjectRequest,
+    keys: list[SubjectKey],
+    purpose: str | None,
+    reason: restrictions.Reason,
+    *,
+    activity: str | None = None,
+) -> int:
+    """Enter the restriction (of a purpose, of every purpose, or an objection to an activity) for every key of the person, once.
+
+    Returns how many entries were made.
+    """
     made = 0
     for key in keys:
         standing = select(ConsentRestriction.id).where(
             ConsentRestriction.reference == request.reference,
             ConsentRestriction.subject_key == key.stored,
             ConsentRestriction.purpose.is_(None) if purpose is None else ConsentRestriction.purpose == purpose,
+            ConsentRestriction.activity.is_(None) if activity is None else ConsentRestriction.activity == activity,
         )
         if session.scalar(standing) is None:
-            restrictions.restrict(session, key, reason=reason, actor=ACTOR, purpose=purpose, reference=request.reference)
+            restrictions.restrict(session, key, reason=reason, actor=ACTOR, purpose=purpose, activity=activity, reference=request.reference)
             made += 1
     return made
 

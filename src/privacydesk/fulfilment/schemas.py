@@ -104,8 +104,10 @@ class RestrictionOut(BaseModel):
 
     id: int
     subject_key: str
-    # None: every purpose.
+    # None: every purpose (or, with an activity, none).
     purpose: str | None
+    # An objection to this activity of the policy: the company's processing for it stops; checks of purposes are not changed.
+    activity: str | None
     reason: str
     # The request that entered it, if one did.
     reference: str | None
