@@ -160,7 +160,9 @@ def test_instructions_for_after_death_are_recorded_and_acknowledged(browser: Tes
         assert directive.identity_hashes == [value_hash("email", ANNA)]
     (mail,) = mails("request_completed")
     assert mail.language == "fr" and "instructions" in mail.text_body
-    actions = [entry.action for entry in audit_entries() if entry.object_id == str(stored(reference).id)]
+    actions = [
+        entry.action for entry in audit_entries() if (entry.object_type, entry.object_id) == ("subject_request", str(stored(reference).id))
+    ]
     assert actions[-2:] == ["request.directive_recorded", "request.completed"]
 
     # Later, the trusted contact asks: the team finds the instructions by the person's address, however it is written.

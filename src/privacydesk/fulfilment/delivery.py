@@ -45,7 +45,7 @@ TEXT_RESULT_TASK = "fulfilment.text_result"
 
 def notify(session: Session, request: SubjectRequest, policy: Policy, result: dict[str, Any], export: RequestExport | None) -> bool:
     """Mail the person the result, in their language, to their verified address; False when there is none."""
-    address = verified(request, "email")
+    address = request.verified_identity("email")
     if address is None:
         return False
     lang = request.language
@@ -77,7 +77,7 @@ def notify(session: Session, request: SubjectRequest, policy: Policy, result: di
 
 def text(session: Session, request: SubjectRequest) -> bool:
     """Queue the text message telling a person verified by phone alone (no verified address) that the request is done."""
-    if verified(request, "email") is not None or verified(request, "phone") is None:
+    if request.verified_identity("email") is not None or request.verified_identity("phone") is None:
         return False
     enqueue(session, TEXT_RESULT_TASK, queueing_lock=f"{TEXT_RESULT_TASK}:{request.id}", request_id=request.id)
     return True
@@ -86,7 +86,7 @@ def text(session: Session, request: SubjectRequest) -> bool:
 def text_result(session: Session, request_id: int) -> None:
     """Send the result's text message; OSError when the gateway cannot take it (the job retries)."""
     request = session.get(SubjectRequest, request_id)
-    phone = verified(request, "phone")
+    phone = request.verified_identity("phone") if request is not None else None
     if request is None or phone is None:
         return
     values: dict[str, Any] = {"organization": policy_for(session, request).organization.name, "reference": request.reference}
@@ -102,13 +102,6 @@ def text_result(session: Session, request_id: int) -> None:
         message = gettext(request.language, "%(organization)s: your request %(reference)s is done.")
     sms.sender().send(phone, message % values)
     audit.record(session, actor="system", action="request.result_texted", object_type="subject_request", object_id=str(request.id))
-
-
-def verified(request: SubjectRequest | None, kind: str) -> str | None:
-    """The request's first verified identity of this kind (email, phone), if any."""
-    if request is None:
-        return None
-    return next((identity.value for identity in request.identities if identity.type == kind and identity.verified), None)
 
 
 def holds(policy: Policy, result: dict[str, Any], lang: str) -> list[dict[str, Any]]:

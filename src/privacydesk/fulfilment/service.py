@@ -19,7 +19,7 @@ from privacydesk.consent.models import ConsentRestriction
 from privacydesk.db.base import utcnow
 from privacydesk.engine.results import delegated_json
 from privacydesk.errors import Conflict, Invalid, NotFound
-from privacydesk.fulfilment import delivery, exports
+from privacydesk.fulfilment import exports
 from privacydesk.fulfilment.models import RequestExecution, RequestExport, RequestStep, SubjectDirective
 from privacydesk.i18n import format_day
 from privacydesk.mail.service import queue_mail
@@ -169,7 +169,7 @@ def lift(session: Session, restriction_id: int, *, actor: str, now: datetime | N
     request = session.scalars(select(SubjectRequest).where(SubjectRequest.reference == entry.reference)).one_or_none()
     if session.scalar(others.limit(1)) is not None or request is None:
         return entry, False
-    address = next((identity.value for identity in request.identities if identity.type == "email" and identity.verified), None)
+    address = request.verified_identity("email")
     if address is None:
         return entry, False
     policy = requests.policy_for(session, request)
@@ -197,7 +197,7 @@ def send_download_code(session: Session, token: str, *, client: str | None, now:
     """Send a new code to the person's verified address (or, without one, verified phone number), which a download needs."""
     export = exports.by_token(session, token, now=now)
     request = requests.get(session, export.request_id, lock=True)
-    channel = next((kind for kind in ("email", "phone") if delivery.verified(request, kind) is not None), None)
+    channel = next((kind for kind in ("email", "phone") if request.verified_identity(kind) is not None), None)
     if channel is None:
         raise Conflict("this request has no verified email address or phone number to send a code to; ask the privacy team for your copy")
     organization = requests.policy_for(session, request).organization.name

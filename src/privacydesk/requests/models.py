@@ -124,6 +124,10 @@ class SubjectRequest(Base):
         """The first identity of this kind (email, phone...), if the request names one."""
         return next((identity.value for identity in self.identities if identity.type == kind), None)
 
+    def verified_identity(self, kind: str) -> str | None:
+        """The first verified identity of this kind, if any: what the person is told at, and verified again by."""
+        return next((identity.value for identity in self.identities if identity.type == kind and identity.verified), None)
+
 
 class RequestIdentity(Base):
     """A way to recognise the person in the company's systems: an email, a phone number, an account id..."""
